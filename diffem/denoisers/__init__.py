@@ -1,0 +1,8 @@
+"""Denoisers ``d(x_t, sigma) ~ E[x | x_t]``: EDM-preconditioned networks and the exact Gaussian one."""
+
+from .base import Denoiser, batch_sigma
+from .edm import EDMDenoiser
+from .gaussian import GaussianDenoiser
+from .loss import denoising_loss
+
+__all__ = ["Denoiser", "batch_sigma", "EDMDenoiser", "GaussianDenoiser", "denoising_loss"]

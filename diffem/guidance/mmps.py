@@ -1,0 +1,64 @@
+r"""Moment-matching posterior sampling (MMPS; Rozet et al., 2024, "Learning Diffusion Priors
+from Observations by Expectation Maximization", Sec. 4).
+
+Tweedie's covariance ``Cov[x | x_t] = sigma_t^2 J`` (``J`` the denoiser's Jacobian) gives the
+Gaussian likelihood approximation ``q(y | x_t) = N(y; A d, Sigma_y + sigma_t^2 A J A^T)``, hence::
+
+    E[x | x_t, y] ~ d + sigma_t^2 J^T A^T v,   (Sigma_y + sigma_t^2 A J^T A^T) v = y - A d,
+
+with ``d = d(x_t, sigma_t)``. ``J`` is never formed: ``u -> J^T A^T u`` is one vector-Jacobian
+product of ``x_t -> A d(x_t)`` by autograd (so ``A^T`` comes for free). The system is solved by
+``k`` iterations of CG or GMRES (:mod:`diffem.guidance.krylov`), treating ``v`` as a constant,
+and the final ``J^T A^T v`` reuses the solver's products: ``k`` iterations cost one forward
+pass and ``k`` VJPs. With a Gaussian prior and enough iterations this is the exact posterior
+denoiser, so any sampler then draws exact posterior samples.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..denoisers.base import Denoiser, batch_sigma, expand_as_batch
+from ..operators import LinearOperator
+from .base import check_shapes, validated_observation
+from .krylov import SOLVERS
+
+
+class MMPSDenoiser(nn.Module):
+    """``E[x | x_t, y]`` by moment matching around an unconditional ``denoiser``."""
+
+    def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor,
+                 solver: str = "gmres", iterations: int = 1) -> None:
+        super().__init__()
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown MMPS solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+        if int(iterations) < 1:
+            raise ValueError(f"MMPS needs at least one solver iteration, got {iterations}")
+        self.denoiser = denoiser
+        self.operator = operator
+        self.y = validated_observation(operator, y)
+        self.solver = solver
+        self.iterations = int(iterations)
+
+    def forward(self, x_t: Tensor, sigma: Tensor | float) -> Tensor:
+        check_shapes(self.operator, self.y, x_t)
+        sigma = batch_sigma(sigma, x_t)
+        with torch.enable_grad():
+            x_t = x_t.detach().requires_grad_(True)
+            d = self.denoiser(x_t, sigma)
+            y_hat = self.operator.forward(d)
+        variance = expand_as_batch(sigma**2, self.y)
+        noise_variance = self.operator.sigma_y**2
+
+        def lift(u: Tensor) -> Tensor:
+            """``J^T A^T u`` by one vector-Jacobian product."""
+            return torch.autograd.grad(y_hat, x_t, u, retain_graph=True)[0]
+
+        def finish(u: Tensor, lifted: Tensor) -> Tensor:
+            """``Sigma_y u + sigma_t^2 A (J^T A^T u)``."""
+            return noise_variance * u + variance * self.operator.forward(lifted)
+
+        residual = (self.y - y_hat).detach()
+        _, correction = SOLVERS[self.solver](residual, lift, finish, self.iterations)
+        return (d + expand_as_batch(sigma**2, d) * correction).detach()

@@ -1,0 +1,17 @@
+"""Linear corruption operators; importing this package registers every built-in one."""
+
+from .base import OPERATORS, LinearOperator, operator_from_config, parse_corruption, register_operator
+from .blur import GaussianBlur
+from .box_mask import BoxMask
+from .downsample import Downsample
+from .identity import Denoise
+from .masking import MaskingOperator
+from .projection import RandomProjection
+from .random_mask import RandomMask
+from .user_mask import UserMask
+
+__all__ = [
+    "OPERATORS", "LinearOperator", "operator_from_config", "parse_corruption", "register_operator",
+    "GaussianBlur", "BoxMask", "Downsample", "Denoise", "MaskingOperator", "RandomProjection",
+    "RandomMask", "UserMask",
+]

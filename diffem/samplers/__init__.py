@@ -1,0 +1,9 @@
+"""Steppable samplers; importing this package registers every built-in one."""
+
+from .base import MAX_STEPS, SAMPLERS, Sampler, SamplerStep, make_sampler, register_sampler
+from .ddim import DDIMSampler
+from .ddpm import DDPMSampler
+from .pc import PCSampler
+
+__all__ = ["MAX_STEPS", "SAMPLERS", "Sampler", "SamplerStep", "make_sampler", "register_sampler",
+           "DDIMSampler", "DDPMSampler", "PCSampler"]

@@ -1,0 +1,111 @@
+r"""Steppable diffusion samplers on the variance-exploding schedule.
+
+A sampler integrates the reverse process from ``x_1 = mu + sigma_max z`` down to ``sigma_min``
+on the time grid ``t_i = 1 - i / N`` (geometric noise levels), calling a denoiser
+``d(x_t, sigma)`` once per step, and applies the denoiser once more at ``sigma_min`` at the end.
+Any posterior denoiser (MMPS, DPS, conditional) can stand in for ``d``.
+
+Sampling is an iterator: :meth:`Sampler.iterate` yields a :class:`SamplerStep` after every step
+(its index, ``x_t`` and the current denoised estimate, the "x0 prediction" that a live preview
+should show), so an app can stream; :meth:`Sampler.sample` runs it to the end.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from ..denoisers.base import Denoiser
+from ..rng import randn
+from ..schedule import VESchedule
+
+SAMPLERS: dict[str, type["Sampler"]] = {}
+
+#: Guard against requests that would run for hours (e.g. a typo of 10^6 steps in the app).
+MAX_STEPS = 10_000
+
+
+def register_sampler(cls: type["Sampler"]) -> type["Sampler"]:
+    """Class decorator: make a sampler available by its ``name``."""
+    if cls.name in SAMPLERS:
+        raise ValueError(f"sampler name {cls.name!r} is registered twice")
+    SAMPLERS[cls.name] = cls
+    return cls
+
+
+@dataclass
+class SamplerStep:
+    """The state after one step: ``index`` runs from 1 to ``total``; the last one is final.
+
+    ``sigma`` is the noise level at which ``denoised`` was computed; ``x_t`` is the new state.
+    """
+
+    index: int
+    total: int
+    sigma: float
+    x_t: Tensor
+    denoised: Tensor
+
+    @property
+    def final(self) -> bool:
+        return self.index == self.total
+
+
+class Sampler(ABC):
+    """Base class: subclasses give one reverse step :meth:`update` from ``sigma_t`` to ``sigma_s``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+
+    def __init__(self, schedule: VESchedule, steps: int = 64) -> None:
+        if isinstance(steps, bool) or int(steps) != steps or not 1 <= int(steps) <= MAX_STEPS:
+            raise ValueError(f"steps must be an integer between 1 and {MAX_STEPS}, got {steps}")
+        self.schedule = schedule
+        self.steps = int(steps)
+
+    @abstractmethod
+    def update(self, denoiser: Denoiser, x_t: Tensor, denoised: Tensor, sigma_t: Tensor, sigma_s: Tensor,
+               generator: torch.Generator | None) -> Tensor:
+        """``x_s`` from ``x_t`` and ``denoised = d(x_t, sigma_t)``."""
+
+    @torch.no_grad()
+    def iterate(self, denoiser: Denoiser, shape: Sequence[int], generator: torch.Generator | None = None,
+                mean: Tensor | None = None, device: torch.device | str = "cpu",
+                dtype: torch.dtype = torch.float32) -> Iterator[SamplerStep]:
+        """Yield after each of the ``steps`` reverse steps, then once more for the final denoising."""
+        like = torch.empty(0, device=device, dtype=dtype)
+        sigmas = self.schedule.sigma_grid(self.steps, dtype=torch.float64).to(device=device, dtype=dtype)
+        x = sigmas[0] * randn(shape, generator, like)
+        if mean is not None:
+            x = x + mean.to(device=device, dtype=dtype)
+        batch = x.shape[0]
+        total = self.steps + 1
+        for i in range(self.steps):
+            sigma_t, sigma_s = sigmas[i], sigmas[i + 1]
+            denoised = denoiser(x, sigma_t.expand(batch))
+            x = self.update(denoiser, x, denoised, sigma_t, sigma_s, generator)
+            yield SamplerStep(i + 1, total, float(sigma_t), x, denoised)
+        final = denoiser(x, sigmas[-1].expand(batch))
+        yield SamplerStep(total, total, float(sigmas[-1]), final, final)
+
+    def sample(self, denoiser: Denoiser, shape: Sequence[int], generator: torch.Generator | None = None,
+               mean: Tensor | None = None, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> Tensor:
+        """Run :meth:`iterate` to the end and return the final sample."""
+        step = None
+        for step in self.iterate(denoiser, shape, generator=generator, mean=mean, device=device, dtype=dtype):
+            pass
+        assert step is not None
+        return step.denoised
+
+
+def make_sampler(name: str, schedule: VESchedule, steps: int = 64, **options: float) -> Sampler:
+    """A sampler by registry name (``ddpm``, ``ddim``, ``pc``)."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; known samplers: {', '.join(sorted(SAMPLERS))}")
+    return SAMPLERS[name](schedule, steps, **options)

@@ -1,0 +1,45 @@
+"""Closed-form Gaussian facts used as ground truth by the tests."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from diffem.operators import LinearOperator
+
+
+def random_covariance(dim: int, generator: torch.Generator, dtype: torch.dtype = torch.float64) -> Tensor:
+    """A random full covariance with eigenvalues spread over [0.05, 2]."""
+    q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=dtype))
+    eigenvalues = torch.exp(torch.linspace(math.log(0.05), math.log(2.0), dim, dtype=dtype))
+    return (q * eigenvalues) @ q.T
+
+
+def operator_matrix(operator: LinearOperator, event_shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> Tensor:
+    """The dense matrix of ``operator`` (batch-1 parameters) acting on flattened events."""
+    dim = math.prod(event_shape)
+    basis = torch.eye(dim, dtype=dtype).reshape(dim, *event_shape)
+    images = operator.forward(basis).reshape(dim, -1)
+    return images.T
+
+
+def gaussian_posterior(mean: Tensor, cov: Tensor, matrix: Tensor, sigma_y: float, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and covariance of ``x | y`` for ``x ~ N(mean, cov)``, ``y = A x + N(0, sigma_y^2 I)``."""
+    gram = matrix @ cov @ matrix.T + sigma_y**2 * torch.eye(matrix.shape[0], dtype=cov.dtype)
+    gain = cov @ matrix.T @ torch.linalg.inv(gram)
+    post_mean = mean + gain @ (y - matrix @ mean)
+    post_cov = cov - gain @ matrix @ cov
+    return post_mean, 0.5 * (post_cov + post_cov.T)
+
+
+def expected_covariance_error(cov: Tensor, n: int) -> float:
+    """Expected relative Frobenius error of an n-sample covariance estimate (Wishart moments)."""
+    fro2 = float((cov**2).sum())
+    return math.sqrt((float(torch.trace(cov)) ** 2 + fro2) / n / fro2)
+
+
+def expected_mean_error(cov: Tensor, n: int) -> float:
+    """Expected norm (RMS) of an n-sample mean's error, relative to sqrt(trace(cov))."""
+    return 1 / math.sqrt(n)
