@@ -8,6 +8,7 @@ periodic, so ``F(k)`` is real and ``A`` is symmetric: ``A^T = A``.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -32,14 +33,7 @@ class GaussianBlur(LinearOperator):
 
     def transfer_function(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
         """``F(k)`` on the ``height x width`` grid (real, since the kernel is symmetric)."""
-        radius = max(1, math.ceil(3 * self.kernel_sigma))
-        offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-        profile = torch.exp(-0.5 * (offsets / self.kernel_sigma) ** 2)
-        profile = profile / profile.sum()
-        rows = _wrap(profile, offsets, height)
-        cols = _wrap(profile, offsets, width)
-        kernel = rows[:, None] * cols[None, :]
-        return torch.fft.rfft2(kernel).real.to(dtype=dtype, device=device)
+        return _transfer_function(self.kernel_sigma, height, width).to(dtype=dtype, device=device)
 
     def forward(self, x: Tensor) -> Tensor:
         require_image(x, self.name)
@@ -52,6 +46,16 @@ class GaussianBlur(LinearOperator):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"kernel_sigma": self.kernel_sigma}
+
+
+@functools.lru_cache(maxsize=64)
+def _transfer_function(kernel_sigma: float, height: int, width: int) -> Tensor:
+    radius = max(1, math.ceil(3 * kernel_sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    profile = torch.exp(-0.5 * (offsets / kernel_sigma) ** 2)
+    profile = profile / profile.sum()
+    kernel = _wrap(profile, offsets, height)[:, None] * _wrap(profile, offsets, width)[None, :]
+    return torch.fft.rfft2(kernel).real
 
 
 def _wrap(profile: Tensor, offsets: Tensor, size: int) -> Tensor:
