@@ -190,3 +190,18 @@ def _backbone_class(name: str | None) -> type:
 
         return UNet2DModel
     raise BundleError(f"unknown backbone type {name!r} in {CONFIG_NAME}")
+
+
+def list_bundles(folder: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, config)`` of every bundle folder directly inside ``folder`` (sorted by name)."""
+    root = Path(folder)
+    found: list[tuple[str, dict[str, Any]]] = []
+    if not root.is_dir():
+        return found
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and (child / CONFIG_NAME).is_file():
+            try:
+                found.append((child.name, read_bundle_config(child)))
+            except BundleError:
+                continue
+    return found

@@ -9,8 +9,9 @@ posterior denoiser directly (DiffEM's conditional model).
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..denoisers.base import Denoiser, batch_sigma
 from ..operators import LinearOperator
 
 
@@ -30,3 +31,21 @@ def check_shapes(operator: LinearOperator, y: Tensor, x_t: Tensor) -> None:
         raise ValueError(
             f"{operator.name}: observation of shape {tuple(y.shape)} does not match A x of shape {tuple(expected)}"
         )
+
+
+class ObservationGuidance(nn.Module):
+    """A denoiser bound to an observation ``y`` of ``operator``: the base of posterior denoisers."""
+
+    def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+        self.operator = operator
+        self.y = validated_observation(operator, y)
+
+    def denoise_tracked(self, x_t: Tensor, sigma: Tensor | float) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x_t, sigma, d(x_t, sigma))`` with ``x_t`` a fresh leaf that ``d`` is differentiable in."""
+        check_shapes(self.operator, self.y, x_t)
+        sigma = batch_sigma(sigma, x_t)
+        with torch.enable_grad():
+            x_t = x_t.detach().requires_grad_(True)
+            return x_t, sigma, self.denoiser(x_t, sigma)

@@ -9,23 +9,20 @@ a step, no vector-Jacobian product and no linear solve. ``cond(y)`` is the opera
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..denoisers.edm import EDMDenoiser
 from ..operators import LinearOperator
-from .base import validated_observation
+from .base import ObservationGuidance
 
 
-class ConditionalPosteriorDenoiser(nn.Module):
+class ConditionalPosteriorDenoiser(ObservationGuidance):
     """Binds an observation to a conditional :class:`~diffem.denoisers.EDMDenoiser`."""
 
     def __init__(self, denoiser: EDMDenoiser, operator: LinearOperator, y: Tensor) -> None:
-        super().__init__()
         if not getattr(denoiser, "conditional", False):
             raise ValueError("conditional sampling needs a conditional denoiser (a DiffEM model)")
-        self.denoiser = denoiser
-        self.operator = operator
-        self.y = validated_observation(operator, y)
+        super().__init__(denoiser, operator, y)
         self.cond = operator.condition(self.y)
 
     @torch.no_grad()

@@ -10,31 +10,25 @@ one forward pass and one vector-Jacobian product per call. ``zeta`` is the step 
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..denoisers.base import Denoiser, batch_sigma, expand_as_batch
+from ..denoisers.base import Denoiser, expand_as_batch
 from ..operators import LinearOperator
-from .base import check_shapes, validated_observation
+from .base import ObservationGuidance
 
 
-class DPSDenoiser(nn.Module):
+class DPSDenoiser(ObservationGuidance):
     """``E[x | x_t, y]`` by a normalised likelihood-gradient step around ``denoiser``."""
 
     def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor, zeta: float = 1.0) -> None:
-        super().__init__()
         if not zeta > 0:
             raise ValueError(f"DPS step size zeta must be positive, got {zeta}")
-        self.denoiser = denoiser
-        self.operator = operator
-        self.y = validated_observation(operator, y)
+        super().__init__(denoiser, operator, y)
         self.zeta = float(zeta)
 
     def forward(self, x_t: Tensor, sigma: Tensor | float) -> Tensor:
-        check_shapes(self.operator, self.y, x_t)
-        sigma = batch_sigma(sigma, x_t)
+        x_t, _, d = self.denoise_tracked(x_t, sigma)
         with torch.enable_grad():
-            x_t = x_t.detach().requires_grad_(True)
-            d = self.denoiser(x_t, sigma)
             error = ((self.y - self.operator.forward(d)) ** 2).flatten(1).sum(dim=1)
             (grad,) = torch.autograd.grad(-error.sum(), x_t)
         norm = torch.sqrt(error.detach()).clamp_min(1e-12)

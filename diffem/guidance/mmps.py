@@ -17,36 +17,30 @@ denoiser, so any sampler then draws exact posterior samples.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..denoisers.base import Denoiser, batch_sigma, expand_as_batch
+from ..denoisers.base import Denoiser, expand_as_batch
 from ..operators import LinearOperator
-from .base import check_shapes, validated_observation
+from .base import ObservationGuidance
 from .krylov import SOLVERS
 
 
-class MMPSDenoiser(nn.Module):
+class MMPSDenoiser(ObservationGuidance):
     """``E[x | x_t, y]`` by moment matching around an unconditional ``denoiser``."""
 
     def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor,
                  solver: str = "gmres", iterations: int = 1) -> None:
-        super().__init__()
         if solver not in SOLVERS:
             raise ValueError(f"unknown MMPS solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         if int(iterations) < 1:
             raise ValueError(f"MMPS needs at least one solver iteration, got {iterations}")
-        self.denoiser = denoiser
-        self.operator = operator
-        self.y = validated_observation(operator, y)
+        super().__init__(denoiser, operator, y)
         self.solver = solver
         self.iterations = int(iterations)
 
     def forward(self, x_t: Tensor, sigma: Tensor | float) -> Tensor:
-        check_shapes(self.operator, self.y, x_t)
-        sigma = batch_sigma(sigma, x_t)
+        x_t, sigma, d = self.denoise_tracked(x_t, sigma)
         with torch.enable_grad():
-            x_t = x_t.detach().requires_grad_(True)
-            d = self.denoiser(x_t, sigma)
             y_hat = self.operator.forward(d)
         variance = expand_as_batch(sigma**2, self.y)
         noise_variance = self.operator.sigma_y**2

@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    create .venv, install, start the app on http://127.0.0.1:7860
+#   make test   create .venv, install, run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/python app.py
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10
+
+# Benchmarks only: azula is the peer MMPS implementation we compare against (not a dependency).
+bench: setup
+	$(BIN)/python -m pip install -q --no-deps azula==0.11.1 einops
+	cd benchmarks && ../$(BIN)/python sampler_cost.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
