@@ -39,7 +39,3 @@ def expected_covariance_error(cov: Tensor, n: int) -> float:
     fro2 = float((cov**2).sum())
     return math.sqrt((float(torch.trace(cov)) ** 2 + fro2) / n / fro2)
 
-
-def expected_mean_error(cov: Tensor, n: int) -> float:
-    """Expected norm (RMS) of an n-sample mean's error, relative to sqrt(trace(cov))."""
-    return 1 / math.sqrt(n)

@@ -15,8 +15,6 @@ and the operator's channels (e.g. ``[y, mask]``) concatenated to the backbone in
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
@@ -71,9 +69,6 @@ class EDMDenoiser(nn.Module):
         if is_diffusers_unet(self.backbone):
             return self.backbone(inputs, UNET_TIMESTEP_SCALE * log_sigma).sample
         return self.backbone(inputs, log_sigma)
-
-    def describe(self) -> dict[str, Any]:
-        return {"condition_channels": self.condition_channels, "backbone": type(self.backbone).__name__}
 
 
 def is_diffusers_unet(module: nn.Module) -> bool:

@@ -86,14 +86,6 @@ class LinearOperator(ABC):
         support = self.noise_support(y)
         return y + (noise if support is None else support * noise)
 
-    def check_observation(self, y: Tensor, x_shape: Sequence[int]) -> None:
-        """Raise a clear error if ``y`` cannot be an observation of ``x_shape`` by this operator."""
-        expected = self.forward(torch.zeros(tuple(x_shape), dtype=y.dtype, device=y.device)).shape
-        if y.shape != expected:
-            raise ValueError(f"{self.name}: observation has shape {tuple(y.shape)}, expected {tuple(expected)}")
-        if not bool(torch.isfinite(y).all()):
-            raise ValueError(f"{self.name}: the observation contains NaN or infinite values")
-
     # --- conditioning for DiffEM ------------------------------------------------------------
     def condition(self, y: Tensor) -> Tensor:
         """Channels for a conditional denoiser: ``[A^T y, A^T A 1]`` for images."""
