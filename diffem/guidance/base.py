@@ -41,10 +41,17 @@ class ObservationGuidance(nn.Module):
         self.denoiser = denoiser
         self.operator = operator
         self.y = validated_observation(operator, y)
+        self._checked_shape: torch.Size | None = None
+
+    def check_input(self, x_t: Tensor) -> None:
+        """:func:`check_shapes` once per input shape (it costs one pass of the operator)."""
+        if x_t.shape != self._checked_shape:
+            check_shapes(self.operator, self.y, x_t)
+            self._checked_shape = x_t.shape
 
     def denoise_tracked(self, x_t: Tensor, sigma: Tensor | float) -> tuple[Tensor, Tensor, Tensor]:
         """``(x_t, sigma, d(x_t, sigma))`` with ``x_t`` a fresh leaf that ``d`` is differentiable in."""
-        check_shapes(self.operator, self.y, x_t)
+        self.check_input(x_t)
         sigma = batch_sigma(sigma, x_t)
         with torch.enable_grad():
             x_t = x_t.detach().requires_grad_(True)
