@@ -70,6 +70,12 @@ class GaussianDenoiser(nn.Module):
             return torch.diag(self.diag) + self.factor @ self.factor.T
         return (self.eigenvectors * self.eigenvalues) @ self.eigenvectors.T
 
+    def covariance_matvec(self, flat: Tensor) -> Tensor:
+        """``Sigma v`` for each row ``v`` of ``flat`` (shape ``(B, dim)``) without forming ``Sigma``."""
+        if self.low_rank:
+            return self.diag * flat + (flat @ self.factor) @ self.factor.T
+        return ((flat @ self.eigenvectors) * self.eigenvalues) @ self.eigenvectors.T
+
     def forward(self, x_t: Tensor, sigma: Tensor | float) -> Tensor:
         sigma = batch_sigma(sigma, x_t)
         residual = (x_t - self.mean).flatten(1)

@@ -1,0 +1,75 @@
+"""Settings of an EM run (what ``python -m diffem train`` takes), saved as ``run.json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..samplers import MAX_STEPS, SAMPLERS
+from ..guidance.krylov import SOLVERS
+
+METHODS = ("em-mmps", "diffem")
+
+#: settings that may change when a run is resumed (the others must match)
+RESUMABLE_CHANGES = ("laps", "final_prior_steps", "estep_batch", "eval_samples", "eval_count")
+
+
+@dataclass
+class EMConfig:
+    method: str
+    observations: str
+    out: str
+    laps: int = 8
+    steps_per_lap: int = 1000
+    batch_size: int = 256
+    lr: float = 2e-4
+    lr_final: float | None = None
+    ema_decay: float = 0.999
+    clip: float = 1.0
+    hflip: bool = False
+    sampler: str = "ddpm"
+    sampler_steps: int = 64
+    solver: str = "gmres"
+    solver_iterations: int = 1
+    estep_batch: int = 1024
+    gaussian_iterations: int = 16
+    gaussian_rank: int | None = 64
+    preset: str = "small"
+    hidden_features: int = 256
+    hidden_layers: int = 3
+    sigma_max: float | None = None
+    train_corruption: str | None = None
+    final_prior_steps: int = 0
+    eval_count: int = 64
+    eval_samples: int = 256
+    sinkhorn_reg: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.laps < 1:
+            raise ValueError(f"--laps must be at least 1, got {self.laps}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(sorted(SAMPLERS))}")
+        if not 1 <= self.sampler_steps <= MAX_STEPS:
+            raise ValueError(f"--sampler-steps must be between 1 and {MAX_STEPS}, got {self.sampler_steps}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
+        for name in ("steps_per_lap", "batch_size", "estep_batch", "solver_iterations", "gaussian_iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_count", "eval_samples", "final_prior_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> "EMConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in config.items() if k in names})
+
+    def fixed_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in self.to_dict() if k not in RESUMABLE_CHANGES and k != "out")

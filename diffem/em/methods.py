@@ -1,0 +1,256 @@
+r"""The two EM methods, lap by lap.
+
+**EM-MMPS** (Rozet et al., 2024). Lap 0 fits a Gaussian prior by closed-form EM. Lap ``k >= 1``:
+
+- E-step: ``x_i ~ q_{k-1}(x | y_i)`` by MMPS around the prior of lap ``k - 1``;
+- M-step: fine-tune lap ``k - 1``'s EMA weights (from scratch at lap 1) on ``{x_i}`` by
+  denoising score matching, with a fresh optimiser and EMA.
+
+**DiffEM** (Zhang et al., 2025). Lap 0 is the same Gaussian. Lap ``k >= 1``:
+
+- E-step: ``x_i ~ q_{k-1}(x | y_i)``; at lap 1 by MMPS under the Gaussian, later by sampling the
+  conditional model of lap ``k - 1`` (one network call a step);
+- M-step: draw a *fresh* corruption ``y_i' = A_i' x_i + eta_i'`` of every reconstruction (from
+  the training corruption family, by default the observations' own) and train the conditional
+  denoiser ``d(x_t, sigma, cond(y'))`` on the pairs, warm-started from lap ``k - 1``.
+
+At the end DiffEM can train an unconditional prior on reconstructions by its last model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..bundle import PriorBundle
+from ..data.observations import ObservationSet
+from ..denoisers import EDMDenoiser
+from ..imaging import image_grid, scatter_plot
+from ..operators import LinearOperator, parse_corruption
+from ..rng import make_generator
+from ..samplers import make_sampler
+from .config import EMConfig
+from .estep import PosteriorFactory, conditional_posterior, mmps_posterior, posterior_samples
+from .evaluation import LapEvaluation, evaluate_lap
+from .gaussian_em import gaussian_em
+from .laps import METRICS
+from .mstep import TrainSettings, train_denoiser
+from .networks import domain_of, new_denoiser, schedule_for
+
+PRIOR_DIR = "prior"
+CONDITIONAL_DIR = "conditional"
+
+
+def lap_seed(seed: int, lap: int, stage: int) -> int:
+    """A distinct, reproducible seed for each (run, lap, stage)."""
+    return (seed * 1_000_003 + lap * 101 + stage) % (2**63)
+
+
+class EMMethod:
+    """Shared machinery; subclasses define lap ``k >= 1``."""
+
+    name = ""
+
+    def __init__(self, config: EMConfig, observations: ObservationSet, test: ObservationSet | None,
+                 device: torch.device, progress: bool = True) -> None:
+        self.config = config
+        self.observations = observations
+        self.test = test
+        self.device = device
+        self.progress = progress
+        self.event_shape = observations.event_shape
+        self.schedule = schedule_for(self.event_shape, config.sigma_max)
+        self.sampler = make_sampler(config.sampler, self.schedule, config.sampler_steps)
+        self.settings = TrainSettings(config.steps_per_lap, config.batch_size, config.lr, config.lr_final,
+                                      config.ema_decay, config.clip, config.hflip)
+
+    # --- helpers ------------------------------------------------------------------------------
+    def generator(self, lap: int, stage: int) -> torch.Generator:
+        generator = make_generator(lap_seed(self.config.seed, lap, stage), self.device)
+        assert generator is not None
+        return generator
+
+    def info(self, lap: int, **extra: Any) -> dict[str, Any]:
+        return {"method": self.name, "lap": lap, "observations": self.config.observations,
+                "corruption": self.observations.operator.config(), "data": self.observations.info, **extra}
+
+    def bundle(self, denoiser: torch.nn.Module, lap: int, operators: list[str] | None = None, **extra: Any) -> PriorBundle:
+        return PriorBundle(denoiser.cpu(), self.schedule, self.event_shape, self.observations.scaling,
+                           self.info(lap, **extra), operators or [])
+
+    def estep(self, posterior: PosteriorFactory, lap: int) -> Tensor:
+        return posterior_samples(posterior, self.observations, self.sampler, self.config.estep_batch,
+                                 self.generator(lap, 1), self.device, self.progress, f"lap {lap} E-step")
+
+    def draw_prior(self, denoiser: torch.nn.Module, lap: int) -> Any:
+        def draw(n: int) -> Tensor:
+            return self.sampler.sample(denoiser, (n, *self.event_shape), generator=self.generator(lap, 3),
+                                       device=self.device)
+        return draw
+
+    def evaluate(self, prior_draw: Any, posterior: PosteriorFactory, lap: int) -> LapEvaluation:
+        return evaluate_lap(prior_draw, posterior, self.test, self.sampler, self.config.eval_count,
+                            self.config.eval_samples, self.generator(lap, 4), self.device, self.config.sinkhorn_reg)
+
+    def write_pictures(self, folder: Path, evaluation: LapEvaluation) -> None:
+        samples = evaluation.prior_samples[:64]
+        reference = None if self.test is None or self.test.x is None else self.test.x[:2048]
+        if domain_of(self.event_shape) == "vector":
+            scatter_plot(evaluation.prior_samples, reference).save(folder / "samples.png")
+            return
+        scaling = self.observations.scaling
+        image_grid(scaling.to_pixels(samples), columns=8).save(folder / "samples.png")
+        if evaluation.reconstructions is not None and self.test is not None and self.test.x is not None:
+            count = min(8, evaluation.reconstructions.shape[0])
+            y, operator = self.test.batch(slice(0, count))
+            rows = torch.cat([self.test.x[:count], operator.adjoint(y), evaluation.reconstructions[:count]])
+            image_grid(scaling.to_pixels(rows), columns=count).save(folder / "reconstructions.png")
+
+    def write_metrics(self, folder: Path, metrics: dict[str, Any]) -> None:
+        (folder / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+    # --- lap 0: the Gaussian ------------------------------------------------------------------
+    def initial_lap(self, folder: Path) -> dict[str, Any]:
+        start = time.perf_counter()
+        rank = self.config.gaussian_rank
+        dim = int(torch.tensor(self.event_shape).prod())
+        gaussian = gaussian_em(self.observations, self.config.gaussian_iterations,
+                               None if rank is None or rank >= dim else rank, seed=lap_seed(self.config.seed, 0, 0),
+                               batch_size=self.config.estep_batch, device=self.device, progress=self.progress)
+        fit_seconds = time.perf_counter() - start
+        gaussian = gaussian.to(self.device)
+        evaluation = self.evaluate(self.draw_prior(gaussian, 0), self.mmps(gaussian), 0)
+        self.bundle(gaussian, 0).save_pretrained(folder / PRIOR_DIR)
+        self.write_pictures(folder, evaluation)
+        metrics = {"lap": 0, "model": "gaussian", "fit_seconds": fit_seconds, **evaluation.metrics}
+        self.write_metrics(folder, metrics)
+        return metrics
+
+    def mmps(self, prior: torch.nn.Module) -> PosteriorFactory:
+        return mmps_posterior(prior, self.config.solver, self.config.solver_iterations)
+
+    def load(self, folder: Path, part: str) -> torch.nn.Module:
+        return PriorBundle.from_pretrained(folder / part, device=self.device).denoiser
+
+    def lap(self, lap: int, previous: Path, folder: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def train(self, denoiser: EDMDenoiser, data: Tensor, lap: int, condition: Any = None,
+              steps: int | None = None) -> tuple[EDMDenoiser, list[float]]:
+        settings = self.settings if steps is None else TrainSettings(**{**self.settings.to_dict(), "steps": steps})
+        return train_denoiser(denoiser.to(self.device), data, self.schedule, settings, self.generator(lap, 2),
+                              condition, self.progress, f"lap {lap} M-step")
+
+
+class EMMPS(EMMethod):
+    name = "em-mmps"
+
+    def lap(self, lap: int, previous: Path, folder: Path) -> dict[str, Any]:
+        prior = self.load(previous, PRIOR_DIR)
+        start = time.perf_counter()
+        samples = self.estep(self.mmps(prior), lap)
+        estep_seconds = time.perf_counter() - start
+        network = prior if isinstance(prior, EDMDenoiser) else new_denoiser(
+            self.event_shape, 0, lap_seed(self.config.seed, lap, 5), self.config.preset,
+            self.config.hidden_features, self.config.hidden_layers)
+        start = time.perf_counter()
+        ema, losses = self.train(network, samples, lap)
+        mstep_seconds = time.perf_counter() - start
+        evaluation = self.evaluate(self.draw_prior(ema, lap), self.mmps(ema), lap)
+        self.bundle(ema, lap).save_pretrained(folder / PRIOR_DIR)
+        self.write_pictures(folder, evaluation)
+        metrics = {"lap": lap, "model": "unconditional", "estep_seconds": estep_seconds,
+                   "mstep_seconds": mstep_seconds, "losses": losses, "final_loss": losses[-1], **evaluation.metrics}
+        self.write_metrics(folder, metrics)
+        return metrics
+
+
+class DiffEM(EMMethod):
+    name = "diffem"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        spec = self.config.train_corruption
+        self.train_operator: LinearOperator = (
+            parse_corruption(spec, self.observations.operator.sigma_y) if spec else self.observations.operator)
+        self.condition_channels = self.observations.operator.condition_channels(self.event_shape)
+        if self.train_operator.condition_channels(self.event_shape) != self.condition_channels:
+            raise ValueError(f"training corruption {spec!r} gives other condition channels than the observations'")
+
+    def supported_operators(self) -> list[str]:
+        return sorted({self.observations.operator.name, self.train_operator.name})
+
+    def fresh_condition(self, samples: Tensor, lap: int) -> Any:
+        """Fresh corruptions ``y' = A' x + eta'`` of the reconstructions, drawn once per lap."""
+        generator = make_generator(lap_seed(self.config.seed, lap, 6))
+        drawn = self.train_operator.draw(samples.shape[0], self.event_shape, generator)
+        y_fresh = torch.cat([drawn.select(slice(s, s + 4096)).observe(samples[s:s + 4096], generator)
+                             for s in range(0, samples.shape[0], 4096)]).to(self.device)
+        drawn = drawn.to(self.device)
+
+        def condition(index: Tensor, x: Tensor) -> Tensor:
+            return drawn.select(index).condition(y_fresh[index])
+
+        return condition
+
+    def lap(self, lap: int, previous: Path, folder: Path) -> dict[str, Any]:
+        if lap == 1:
+            posterior = self.mmps(self.load(previous, PRIOR_DIR))
+            network = new_denoiser(self.event_shape, self.condition_channels, lap_seed(self.config.seed, lap, 5),
+                                   self.config.preset, self.config.hidden_features, self.config.hidden_layers)
+        else:
+            network = self.load(previous, CONDITIONAL_DIR)
+            posterior = conditional_posterior(network)
+        start = time.perf_counter()
+        samples = self.estep(posterior, lap)
+        estep_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        ema, losses = self.train(network, samples, lap, condition=self.fresh_condition(samples, lap))
+        mstep_seconds = time.perf_counter() - start
+        evaluation = self.evaluate(self.aggregate_posterior(ema, lap), conditional_posterior(ema), lap)
+        self.bundle(ema, lap, self.supported_operators(),
+                    train_corruption=self.train_operator.config()).save_pretrained(folder / CONDITIONAL_DIR)
+        self.write_pictures(folder, evaluation)
+        metrics = {"lap": lap, "model": "conditional", "estep_seconds": estep_seconds,
+                   "mstep_seconds": mstep_seconds, "losses": losses, "final_loss": losses[-1],
+                   "prior_from": "posterior samples of test observations", **evaluation.metrics}
+        self.write_metrics(folder, metrics)
+        return metrics
+
+    def aggregate_posterior(self, model: EDMDenoiser, lap: int) -> Any:
+        """Draws of ``q(x) = E_y q(x | y)``: one conditional sample for each of ``n`` test observations."""
+        def draw(n: int) -> Tensor:
+            source = self.test if self.test is not None else self.observations
+            subset = source.subset(n)
+            return posterior_samples(conditional_posterior(model), subset, self.sampler, self.config.estep_batch,
+                                     self.generator(lap, 3), self.device, progress=False)
+        return draw
+
+    def final_prior(self, last: Path, folder: Path, lap: int) -> dict[str, Any]:
+        """An unconditional prior trained on reconstructions by the last conditional model."""
+        model = self.load(last, CONDITIONAL_DIR)
+        start = time.perf_counter()
+        samples = self.estep(conditional_posterior(model), lap + 1)
+        estep_seconds = time.perf_counter() - start
+        network = new_denoiser(self.event_shape, 0, lap_seed(self.config.seed, lap + 1, 5), self.config.preset,
+                               self.config.hidden_features, self.config.hidden_layers)
+        start = time.perf_counter()
+        ema, losses = self.train(network, samples, lap + 1, steps=self.config.final_prior_steps)
+        mstep_seconds = time.perf_counter() - start
+        evaluation = self.evaluate(self.draw_prior(ema, lap + 1), self.mmps(ema), lap + 1)
+        self.bundle(ema, lap, trained_on="reconstructions of the last conditional model").save_pretrained(
+            folder / PRIOR_DIR)
+        self.write_pictures(folder, evaluation)
+        metrics = {"lap": lap, "model": "unconditional (from the last DiffEM reconstructions)",
+                   "estep_seconds": estep_seconds, "mstep_seconds": mstep_seconds, "losses": losses,
+                   "final_loss": losses[-1], **evaluation.metrics}
+        self.write_metrics(folder, metrics)
+        return metrics
+
+
+METHOD_CLASSES: dict[str, type[EMMethod]] = {"em-mmps": EMMPS, "diffem": DiffEM}

@@ -1,0 +1,89 @@
+r"""The M-step: fit a denoiser to (pseudo-)clean samples by denoising score matching.
+
+Minimises ``E[ (1/sigma^2 + 1) ||d(x + sigma z, sigma[, c]) - x||^2 ]`` with ``t ~ Beta(3, 3)``
+(:func:`diffem.denoisers.denoising_loss`) by Adam with gradient-norm clipping, a learning rate
+decaying linearly from ``lr`` to ``lr_final``, and an exponential moving average (EMA) of the
+weights, which is what the lap keeps. EM-MMPS and DiffEM restart the optimiser and the EMA
+every lap and warm-start from the previous lap's EMA weights.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from ..denoisers import EDMDenoiser, denoising_loss
+from ..schedule import VESchedule
+
+#: maps the indices of a batch (and its clean samples) to the condition channels of that batch
+ConditionFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 1000
+    batch_size: int = 256
+    lr: float = 2e-4
+    lr_final: float | None = None
+    ema_decay: float = 0.999
+    clip: float = 1.0
+    hflip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch size must be positive, got {self.steps}, {self.batch_size}")
+        if not 0 < self.lr < 1 or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"need 0 < lr < 1 and 0 <= ema_decay < 1, got {self.lr}, {self.ema_decay}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train_denoiser(denoiser: EDMDenoiser, data: Tensor, schedule: VESchedule, settings: TrainSettings,
+                   generator: torch.Generator, condition: ConditionFn | None = None, progress: bool = True,
+                   description: str = "M-step") -> tuple[EDMDenoiser, list[float]]:
+    """Train ``denoiser`` in place on ``data`` (on its device); return its EMA copy and the losses.
+
+    The losses are the means over consecutive chunks of 50 steps.
+    """
+    device = next(denoiser.parameters()).device
+    data = data.to(device)
+    denoiser.train()
+    optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
+    lr_final = settings.lr if settings.lr_final is None else settings.lr_final
+    scheduler = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0, end_factor=lr_final / settings.lr, total_iters=settings.steps)
+    ema = AveragedModel(denoiser, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
+    losses: list[float] = []
+    running = torch.zeros((), device=device)
+    bar = tqdm(range(settings.steps), desc=description, disable=not progress, leave=False)
+    for step in bar:
+        index = torch.randint(0, data.shape[0], (settings.batch_size,), generator=generator,
+                              device=generator.device).to(device)
+        x = data[index]
+        cond = condition(index, x) if condition is not None else None
+        if settings.hflip and cond is None:
+            flip = torch.rand(x.shape[0], generator=generator, device=generator.device).to(device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        loss = denoising_loss(denoiser, x, schedule, cond=cond, generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(denoiser.parameters(), settings.clip)
+        optimizer.step()
+        scheduler.step()
+        ema.update_parameters(denoiser)
+        running += loss.detach()
+        if (step + 1) % 50 == 0 or step + 1 == settings.steps:
+            chunk = (step % 50) + 1
+            losses.append(float(running) / chunk)
+            running.zero_()
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    averaged = copy.deepcopy(ema.module).eval()
+    return averaged, losses
