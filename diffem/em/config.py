@@ -8,7 +8,8 @@ from typing import Any
 from ..samplers import MAX_STEPS, SAMPLERS
 from ..guidance.krylov import SOLVERS
 
-METHODS = ("em-mmps", "diffem")
+#: "reference" trains on the clean data behind the observations: an upper bound, never an EM result
+METHODS = ("em-mmps", "diffem", "reference")
 
 #: settings that may change when a run is resumed (the others must match)
 RESUMABLE_CHANGES = ("laps", "final_prior_steps", "estep_batch", "eval_samples", "eval_count")
@@ -43,6 +44,7 @@ class EMConfig:
     eval_count: int = 64
     eval_samples: int = 256
     sinkhorn_reg: float = 0.05
+    feature_net: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:

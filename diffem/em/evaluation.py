@@ -51,7 +51,7 @@ def evaluate_lap(prior_draw: PriorDraw, posterior: PosteriorFactory, test: Obser
         if vector:
             metrics["sinkhorn"] = sinkhorn_divergence(prior_samples, reference, reg=sinkhorn_reg)
         elif eval_samples >= 2:
-            metrics["frechet_pixels"] = frechet_distance(
+            metrics["frechet_features" if features is not None else "frechet_pixels"] = frechet_distance(
                 test.scaling.to_pixels(prior_samples).to(device), test.scaling.to_pixels(test.x).to(device), features)
         metrics["prior_samples"] = int(prior_samples.shape[0])
     if eval_count > 0:

@@ -44,6 +44,9 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps({"files": entries}, indent=2, sort_keys=True) + "\n")
 
 
+WEIGHT_SUFFIXES = (".safetensors",)
+
+
 def verify_folder(folder: Path) -> str | None:
     """``None`` if every file of the manifest is present and intact, else what is wrong."""
     manifest = folder / MANIFEST
@@ -129,6 +132,27 @@ class RunFolder:
         with atomic_directory(self.lap_path(lap)) as staging:
             yield staging
             write_manifest(staging)
+
+    def prune_weights(self, keep: int) -> None:
+        """Delete the weights of all but the last ``keep`` complete laps (lap 0's Gaussian stays).
+
+        A pruned lap's manifest is rewritten without its weight files and marked ``pruned``; it
+        still counts as complete, since resuming needs only the last lap's weights.
+        """
+        laps = self.complete_laps()
+        for lap in laps[1:-keep] if keep < len(laps) else []:
+            path = self.lap_path(lap)
+            manifest = json.loads((path / MANIFEST).read_text())
+            if manifest.get("pruned"):
+                continue
+            for weights in list(path.rglob("*")):
+                if weights.suffix in WEIGHT_SUFFIXES:
+                    weights.unlink()
+            entries = {k: v for k, v in manifest["files"].items() if not k.endswith(WEIGHT_SUFFIXES)}
+            atomic_write_json(path / MANIFEST, {"files": entries, "pruned": True})
+
+    def is_pruned(self, lap: int) -> bool:
+        return bool(json.loads((self.lap_path(lap) / MANIFEST).read_text()).get("pruned"))
 
     def lap_metrics(self, lap: int) -> dict[str, Any]:
         return json.loads((self.lap_path(lap) / METRICS).read_text())

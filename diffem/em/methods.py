@@ -29,7 +29,9 @@ from torch import Tensor
 
 from ..bundle import PriorBundle
 from ..data.observations import ObservationSet
+from ..data.sources import load_clean_data
 from ..denoisers import EDMDenoiser
+from ..features import load_feature_net
 from ..imaging import image_grid, scatter_plot
 from ..operators import LinearOperator, parse_corruption
 from ..rng import make_generator
@@ -37,7 +39,7 @@ from ..samplers import make_sampler
 from .config import EMConfig
 from .estep import PosteriorFactory, conditional_posterior, mmps_posterior, posterior_samples
 from .evaluation import LapEvaluation, evaluate_lap
-from .gaussian_em import gaussian_em
+from .gaussian_em import fit_gaussian, gaussian_em
 from .laps import METRICS
 from .mstep import TrainSettings, train_denoiser
 from .networks import domain_of, new_denoiser, schedule_for
@@ -94,8 +96,10 @@ class EMMethod:
         return draw
 
     def evaluate(self, prior_draw: Any, posterior: PosteriorFactory, lap: int) -> LapEvaluation:
+        features = load_feature_net(self.config.feature_net, self.device) if self.config.feature_net else None
         return evaluate_lap(prior_draw, posterior, self.test, self.sampler, self.config.eval_count,
-                            self.config.eval_samples, self.generator(lap, 4), self.device, self.config.sinkhorn_reg)
+                            self.config.eval_samples, self.generator(lap, 4), self.device, self.config.sinkhorn_reg,
+                            features)
 
     def write_pictures(self, folder: Path, evaluation: LapEvaluation) -> None:
         samples = evaluation.prior_samples[:64]
@@ -115,13 +119,19 @@ class EMMethod:
         (folder / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
     # --- lap 0: the Gaussian ------------------------------------------------------------------
+    def gaussian_rank(self) -> int | None:
+        rank = self.config.gaussian_rank
+        return None if rank is None or rank >= int(torch.tensor(self.event_shape).prod()) else rank
+
+    def initial_gaussian(self) -> torch.nn.Module:
+        """Closed-form EM on the observations."""
+        return gaussian_em(self.observations, self.config.gaussian_iterations, self.gaussian_rank(),
+                           seed=lap_seed(self.config.seed, 0, 0), batch_size=self.config.estep_batch,
+                           device=self.device, progress=self.progress)
+
     def initial_lap(self, folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
-        rank = self.config.gaussian_rank
-        dim = int(torch.tensor(self.event_shape).prod())
-        gaussian = gaussian_em(self.observations, self.config.gaussian_iterations,
-                               None if rank is None or rank >= dim else rank, seed=lap_seed(self.config.seed, 0, 0),
-                               batch_size=self.config.estep_batch, device=self.device, progress=self.progress)
+        gaussian = self.initial_gaussian()
         fit_seconds = time.perf_counter() - start
         gaussian = gaussian.to(self.device)
         evaluation = self.evaluate(self.draw_prior(gaussian, 0), self.mmps(gaussian), 0)
@@ -150,10 +160,13 @@ class EMMethod:
 class EMMPS(EMMethod):
     name = "em-mmps"
 
+    def training_samples(self, prior: torch.nn.Module, lap: int) -> Tensor:
+        return self.estep(self.mmps(prior), lap)
+
     def lap(self, lap: int, previous: Path, folder: Path) -> dict[str, Any]:
         prior = self.load(previous, PRIOR_DIR)
         start = time.perf_counter()
-        samples = self.estep(self.mmps(prior), lap)
+        samples = self.training_samples(prior, lap)
         estep_seconds = time.perf_counter() - start
         network = prior if isinstance(prior, EDMDenoiser) else new_denoiser(
             self.event_shape, 0, lap_seed(self.config.seed, lap, 5), self.config.preset,
@@ -253,4 +266,30 @@ class DiffEM(EMMethod):
         return metrics
 
 
-METHOD_CLASSES: dict[str, type[EMMethod]] = {"em-mmps": EMMPS, "diffem": DiffEM}
+class CleanReference(EMMPS):
+    """The upper bound: the same network and budget trained on the clean images behind the observations.
+
+    Lap 0 fits the Gaussian to the clean data; every lap then trains on the clean data (no E-step).
+    """
+
+    name = "reference"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        source = self.observations.info.get("data")
+        if not source:
+            raise ValueError("the observation set does not record its clean data source")
+        self.clean = load_clean_data(source).train[: len(self.observations)]
+
+    def training_samples(self, prior: torch.nn.Module, lap: int) -> Tensor:
+        return self.clean
+
+    def info(self, lap: int, **extra: Any) -> dict[str, Any]:
+        return super().info(lap, upper_bound="trained on clean images, not an EM result", **extra)
+
+    def initial_gaussian(self) -> torch.nn.Module:
+        """The Gaussian fitted to the clean data directly."""
+        return fit_gaussian(self.clean, self.gaussian_rank())
+
+
+METHOD_CLASSES: dict[str, type[EMMethod]] = {"em-mmps": EMMPS, "diffem": DiffEM, "reference": CleanReference}

@@ -19,7 +19,7 @@ import torch
 from ..atomic import atomic_directory
 from ..data.observations import TEST_FILE, load_observation_set
 from .config import EMConfig
-from .laps import RunFolder, verify_folder, write_manifest
+from .laps import RunError, RunFolder, verify_folder, write_manifest
 from .methods import METHOD_CLASSES, DiffEM, EMMethod
 
 FINAL_DIR = "final"
@@ -41,7 +41,7 @@ def build_method(config: EMConfig, device: torch.device, progress: bool) -> EMMe
 
 
 def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progress: bool = True,
-           time_limit: float | None = None, log: Any = print) -> RunFolder:
+           time_limit: float | None = None, log: Any = print, keep_weights: int | None = None) -> RunFolder:
     """Train to ``config.laps`` laps (plus DiffEM's final prior), continuing a run if ``resume``."""
     started = time.perf_counter()
     folder = RunFolder(config.out)
@@ -52,6 +52,9 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
     if done and done[-1] >= config.laps and (not final_ready or verify_folder(final_path) is None):
         log(f"diffem: {config.out} already has {done[-1]} laps; nothing to do")
         return folder
+    if done and folder.is_pruned(done[-1]):
+        raise RunError(f"{folder.lap_path(done[-1])} is the last complete lap but its weights were pruned; "
+                       "the run cannot continue from it")
     method = build_method(config, resolve_device(device), progress)
     if not done:
         with folder.writing_lap(0) as staging:
@@ -69,6 +72,8 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
             metrics = method.lap(lap, folder.lap_path(lap - 1), staging)
         lap_seconds = time.perf_counter() - lap_start
         log(_summary(metrics))
+        if keep_weights is not None:
+            folder.prune_weights(keep_weights)
     if isinstance(method, DiffEM) and config.final_prior_steps > 0 and verify_folder(final_path) is not None:
         shutil.rmtree(final_path, ignore_errors=True)
         with atomic_directory(final_path) as staging:
@@ -79,7 +84,7 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
 
 
 def _summary(metrics: dict[str, Any]) -> str:
-    keys = ("final_loss", "sinkhorn", "frechet_pixels", "posterior_psnr", "posterior_ssim", "posterior_rmse",
+    keys = ("final_loss", "sinkhorn", "frechet_pixels", "frechet_features", "posterior_psnr", "posterior_ssim", "posterior_rmse",
             "estep_seconds", "mstep_seconds")
     parts = [f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float))]
     return f"lap {metrics.get('lap')}: " + " ".join(parts)
