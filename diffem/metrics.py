@@ -49,8 +49,9 @@ def frechet_distance(samples: Tensor, reference: Tensor, features: nn.Module | N
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     extractor = features if features is not None else FlattenFeatures()
-    extractor = extractor.to(samples.device).eval()
-    metric = FrechetInceptionDistance(feature=extractor, normalize=True, input_img_size=tuple(samples.shape[1:]))
+    # torchmetrics probes the extractor with a CPU image when it is built, so build it on the CPU
+    metric = FrechetInceptionDistance(feature=extractor.cpu().eval(), normalize=True,
+                                      input_img_size=tuple(samples.shape[1:]))
     metric = metric.to(samples.device).set_dtype(torch.float64)
     with torch.no_grad():
         for images, real in ((reference, True), (samples, False)):

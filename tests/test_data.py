@@ -1,0 +1,71 @@
+"""Data sources: IDX files, the toy manifold, observation sets on disk."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from diffem.data import load_fashion_mnist, make_manifold
+from diffem.data.fashion_mnist import read_idx
+from diffem.data.observations import load_observation_set, make_observation_set, save_observation_set
+from diffem.operators import parse_corruption
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reads_idx_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    images = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([7, 0, 3]))
+    monkeypatch.setenv("DIFFEM_FASHION_MNIST", str(tmp_path))
+    pixels, labels = load_fashion_mnist("test")
+    assert pixels.shape == (3, 1, 28, 28) and labels.tolist() == [7, 0, 3]
+    assert torch.allclose(pixels[0, 0], torch.from_numpy(images[0] / 255).float())
+    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+        load_fashion_mnist("train")
+
+
+def test_truncated_idx_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.gz"
+    write_idx(path, np.zeros((2, 4, 4)))
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    with gzip.open(path, "wb") as handle:
+        handle.write(data[:-5])
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)
+
+
+def test_manifold_is_seeded_and_scaled() -> None:
+    a, b = make_manifold(1000, seed=1), make_manifold(1000, seed=1)
+    assert torch.equal(a, b) and a.shape == (1000, 5)
+    assert a.min() >= -2.0001 and a.max() <= 2.0001
+    assert not torch.equal(a, make_manifold(1000, seed=2))
+    # a 1-D curve: consecutive points along the parameter are close, the cloud is not a blob
+    spread = torch.linalg.svdvals(a - a.mean(0))
+    assert spread[0] > 2 * spread[-1]
+
+
+def test_observation_sets_round_trip_with_binary_masks(tmp_path: Path) -> None:
+    x = torch.randn(10, 1, 6, 6)
+    operator = parse_corruption("mask:0.5", 0.02)
+    train = make_observation_set(x, operator, seed=0)
+    test = make_observation_set(x[:4], operator, seed=1, keep_clean=True)
+    save_observation_set(tmp_path / "set", train, test)
+    loaded = load_observation_set(tmp_path / "set")
+    assert torch.equal(loaded.y, train.y) and loaded.x is None
+    assert torch.equal(loaded.operator.tensors()["mask"], train.operator.tensors()["mask"])
+    assert loaded.operator.tensors()["mask"].dtype == torch.float32
+    held_out = load_observation_set(tmp_path / "set", "test")
+    assert torch.equal(held_out.x, x[:4])
+    again = make_observation_set(x, operator, seed=0)
+    assert torch.equal(again.y, train.y)

@@ -1,0 +1,145 @@
+"""EM-MMPS and DiffEM runs on a tiny toy-manifold problem: complete laps, resume, repair, no-ops."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from diffem.data import make_manifold
+from diffem.data.observations import TEST_FILE, make_observation_set, save_observation_set
+from diffem.em import EMConfig, RunError, RunFolder, run_em
+from diffem.em.laps import verify_folder
+from diffem.operators import parse_corruption
+
+METHOD_PART = {"em-mmps": "prior", "diffem": "conditional"}
+
+
+@pytest.fixture(scope="module")
+def observations(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    operator = parse_corruption("projection:2", 0.01)
+    train = make_observation_set(make_manifold(512, seed=1), operator, seed=3)
+    test = make_observation_set(make_manifold(96, seed=2), operator, seed=4, keep_clean=True)
+    folder = tmp_path_factory.mktemp("toy") / "observations"
+    save_observation_set(folder, train, test)
+    return folder
+
+
+def tiny_config(method: str, observations: Path, out: Path, **changes: object) -> EMConfig:
+    settings: dict[str, object] = dict(
+        method=method, observations=str(observations), out=str(out), laps=2, steps_per_lap=30, batch_size=64,
+        lr=1e-3, sampler_steps=8, estep_batch=512, gaussian_iterations=3, hidden_features=32, hidden_layers=2,
+        eval_count=32, eval_samples=64)
+    settings.update(changes)
+    return EMConfig(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module", params=["em-mmps", "diffem"])
+def finished_run(request: pytest.FixtureRequest, observations: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    out = tmp_path_factory.mktemp(request.param) / "run"
+    run_em(tiny_config(request.param, observations, out), device="cpu", progress=False)
+    return request.param, out
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    (file,) = folder.rglob("*.safetensors")
+    return load_file(str(file))
+
+
+def test_laps_are_complete_folders(finished_run: tuple[str, Path]) -> None:
+    method, out = finished_run
+    run = RunFolder(out)
+    assert run.complete_laps() == [0, 1, 2]
+    assert (run.lap_path(0) / "prior" / "gaussian.safetensors").is_file()
+    for lap in (1, 2):
+        path = run.lap_path(lap)
+        assert verify_folder(path) is None
+        assert (path / METHOD_PART[method] / "diffem.json").is_file()
+        assert (path / "samples.png").stat().st_size > 0
+        metrics = run.lap_metrics(lap)
+        assert metrics["sinkhorn"] > 0 and len(metrics["losses"]) >= 1
+    assert [m["lap"] for m in run.history()] == [0, 1, 2]
+
+
+def test_resume_after_deleting_the_last_lap_reproduces_it(finished_run: tuple[str, Path], tmp_path: Path,
+                                                          observations: Path) -> None:
+    method, out = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "laps" / "lap-0002")
+    run_em(tiny_config(method, observations, copy), device="cpu", resume=True, progress=False)
+    original = weights(out / "laps" / "lap-0002" / METHOD_PART[method])
+    redone = weights(copy / "laps" / "lap-0002" / METHOD_PART[method])
+    assert original.keys() == redone.keys()
+    for key in original:
+        assert torch.allclose(original[key], redone[key], atol=1e-5), key
+
+
+def test_a_truncated_file_is_detected_and_its_lap_redone(finished_run: tuple[str, Path], tmp_path: Path,
+                                                         observations: Path) -> None:
+    method, out = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    (file,) = (copy / "laps" / "lap-0001").rglob("*.safetensors")
+    file.write_bytes(file.read_bytes()[:100])
+    assert RunFolder(copy).complete_laps() == [0]
+    run_em(tiny_config(method, observations, copy), device="cpu", resume=True, progress=False)
+    assert RunFolder(copy).complete_laps() == [0, 1, 2]
+    assert weights(copy / "laps" / "lap-0001" / METHOD_PART[method]).keys() == \
+        weights(out / "laps" / "lap-0001" / METHOD_PART[method]).keys()
+
+
+def test_a_missing_file_is_detected(finished_run: tuple[str, Path], tmp_path: Path) -> None:
+    _, out = finished_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    (copy / "laps" / "lap-0002" / "samples.png").unlink()
+    assert RunFolder(copy).complete_laps() == [0, 1]
+
+
+def test_rerunning_a_finished_lap_count_is_a_no_op(finished_run: tuple[str, Path], observations: Path) -> None:
+    method, out = finished_run
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "laps").rglob("*") if p.is_file()}
+    messages: list[str] = []
+    run_em(tiny_config(method, observations, out), device="cpu", resume=True, progress=False, log=messages.append)
+    assert any("nothing to do" in m for m in messages)
+    assert stamps == {p: p.stat().st_mtime_ns for p in (out / "laps").rglob("*") if p.is_file()}
+
+
+def test_an_existing_run_needs_resume_and_the_same_settings(finished_run: tuple[str, Path], observations: Path) -> None:
+    method, out = finished_run
+    with pytest.raises(RunError, match="--resume"):
+        run_em(tiny_config(method, observations, out), device="cpu", progress=False)
+    with pytest.raises(RunError, match="steps_per_lap"):
+        run_em(tiny_config(method, observations, out, steps_per_lap=31), device="cpu", resume=True, progress=False)
+
+
+def test_training_reads_only_the_observation_files(observations: Path, tmp_path: Path) -> None:
+    only = tmp_path / "observations"
+    shutil.copytree(observations, only)
+    (only / TEST_FILE).unlink()
+    out = tmp_path / "run"
+    run_em(tiny_config("em-mmps", only, out, laps=1), device="cpu", progress=False)
+    assert RunFolder(out).complete_laps() == [0, 1]
+    assert sorted(p.name for p in only.iterdir()) == ["observations.json", "observations.safetensors"]
+
+
+def test_diffem_trains_a_final_unconditional_prior(observations: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_em(tiny_config("diffem", observations, out, laps=1, final_prior_steps=20), device="cpu", progress=False)
+    final = out / "final"
+    assert verify_folder(final) is None
+    assert '"unconditional"' in (final / "prior" / "diffem.json").read_text()
+
+
+def test_pruned_weights_keep_laps_complete(observations: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_em(tiny_config("em-mmps", observations, out, laps=3), device="cpu", progress=False, keep_weights=1)
+    run = RunFolder(out)
+    assert run.complete_laps() == [0, 1, 2, 3]
+    assert [lap for lap in (1, 2, 3) if run.is_pruned(lap)] == [1, 2]
+    assert not list((out / "laps" / "lap-0001").rglob("*.safetensors"))
+    assert list((out / "laps" / "lap-0003").rglob("*.safetensors"))
