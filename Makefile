@@ -25,7 +25,9 @@ test: setup
 # Benchmarks only: azula is the peer MMPS implementation we compare against (not a dependency).
 bench: setup
 	$(BIN)/python -m pip install -q --no-deps azula==0.11.1 einops
+	$(BIN)/python -m pip install -q matplotlib
 	cd benchmarks && ../$(BIN)/python sampler_cost.py
+	$(BIN)/python benchmarks/manifold.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

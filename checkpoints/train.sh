@@ -7,6 +7,8 @@ RUNS=${RUNS:-runs/fashion}
 TIME_LIMIT=${TIME_LIMIT:-480}
 LAPS=${LAPS:-40}
 OBSERVATIONS=${OBSERVATIONS:-30000}
+STEPS=${STEPS:-1000}
+ONLY=${ONLY:-"em-mmps-mask diffem-mask diffem-mask-own diffem-blur reference"}
 PY=${PYTHON:-python3}
 mkdir -p "$RUNS"
 
@@ -18,11 +20,12 @@ make_set mask mask:0.75
 make_set blur blur:2
 [ -f "$RUNS/features/config.json" ] || $PY -m diffem train-features --out "$RUNS/features" --epochs 8
 
-COMMON=(--laps "$LAPS" --steps-per-lap 1000 --batch-size 1024 --lr 1e-3 --sampler-steps 32 --estep-batch 2048
+COMMON=(--laps "$LAPS" --steps-per-lap "$STEPS" --batch-size 1024 --lr 1e-3 --sampler-steps 32 --estep-batch 2048
         --preset small --eval-count 256 --eval-samples 1000 --feature-net "$RUNS/features" --quiet --resume
         --time-limit "$TIME_LIMIT" --keep-weights 1)
 train() {  # name, then train arguments
     local name=$1; shift
+    case " $ONLY " in *" $name "*) ;; *) return 0 ;; esac
     timeout $((TIME_LIMIT + 120)) $PY -m diffem train --out "$RUNS/$name" "${COMMON[@]}" "$@" > "$RUNS/$name.log" 2>&1 \
         || echo "$name stopped with status $?" >> "$RUNS/$name.log"
 }

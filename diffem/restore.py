@@ -1,7 +1,8 @@
 r"""Restoring one image: corrupt (or take a given observation), draw posterior samples, summarise.
 
 With samples ``x^(1..S) ~ q(x | y)`` the restoration is their mean, and the per-pixel standard
-deviation over the samples shows where the posterior is uncertain.
+deviation over the samples shows where the posterior is uncertain. Estimates are clamped to the
+data range at every step.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor
 
 from .bundle import PriorBundle
+from .denoisers.clamped import ClampedDenoiser
 from .operators import LinearOperator
 from .posterior import PosteriorOptions, make_posterior
 from .rng import make_generator
@@ -54,7 +56,8 @@ def iterate_restoration(bundle: PriorBundle, y: Tensor | None, operator: LinearO
     if y is not None and operator is not None:
         y = y.to(device).expand(samples, *y.shape[1:])
         operator = operator.to(device)
-    denoiser = make_posterior(bundle, method, operator, y, options)
+    denoiser = ClampedDenoiser(make_posterior(bundle, method, operator, y, options), bundle.scaling.low,
+                               bundle.scaling.high)
     generator = make_generator(seed, device)
     chosen = make_sampler(sampler, bundle.schedule, steps)
     yield from chosen.iterate(denoiser, (samples, *bundle.event_shape), generator=generator, device=device)

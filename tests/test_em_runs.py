@@ -113,8 +113,8 @@ def test_an_existing_run_needs_resume_and_the_same_settings(finished_run: tuple[
     method, out = finished_run
     with pytest.raises(RunError, match="--resume"):
         run_em(tiny_config(method, observations, out), device="cpu", progress=False)
-    with pytest.raises(RunError, match="steps_per_lap"):
-        run_em(tiny_config(method, observations, out, steps_per_lap=31), device="cpu", resume=True, progress=False)
+    with pytest.raises(RunError, match="batch_size"):
+        run_em(tiny_config(method, observations, out, batch_size=32), device="cpu", resume=True, progress=False)
 
 
 def test_training_reads_only_the_observation_files(observations: Path, tmp_path: Path) -> None:

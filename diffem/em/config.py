@@ -12,7 +12,8 @@ from ..guidance.krylov import SOLVERS
 METHODS = ("em-mmps", "diffem", "reference")
 
 #: settings that may change when a run is resumed (the others must match)
-RESUMABLE_CHANGES = ("laps", "final_prior_steps", "estep_batch", "eval_samples", "eval_count")
+#: (each lap's metrics.json records the M-step length it used)
+RESUMABLE_CHANGES = ("laps", "steps_per_lap", "final_prior_steps", "estep_batch", "eval_samples", "eval_count")
 
 
 @dataclass

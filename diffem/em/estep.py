@@ -2,7 +2,9 @@ r"""The E-step: one posterior sample ``x_i ~ q(x | y_i)`` for every observation.
 
 EM-MMPS samples with MMPS around the current unconditional prior; DiffEM with its conditional
 model (one network call a step). Either way the posterior denoiser is plugged into the same
-sampler (ancestral DDPM by default), over batches of observations.
+sampler (ancestral DDPM by default), over batches of observations. Estimates are clamped to the
+data range (:class:`~diffem.denoisers.clamped.ClampedDenoiser`), so that the rare diverging
+trajectory of an imperfect model does not become a training sample of the next lap.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..data.observations import ObservationSet
 from ..denoisers import Denoiser, EDMDenoiser
+from ..denoisers.clamped import ClampedDenoiser
 from ..guidance import ConditionalPosteriorDenoiser, MMPSDenoiser
 from ..operators import LinearOperator
 from ..samplers import Sampler
@@ -23,16 +26,24 @@ from ..samplers import Sampler
 PosteriorFactory = Callable[[LinearOperator, Tensor], Denoiser]
 
 
-def mmps_posterior(prior: Denoiser, solver: str = "gmres", iterations: int = 1) -> PosteriorFactory:
+#: the data range that posterior estimates are clamped to, as ``(low, high)``, or None
+Clamp = tuple[float, float] | None
+
+
+def clamped(denoiser: Denoiser, clamp: Clamp) -> Denoiser:
+    return denoiser if clamp is None else ClampedDenoiser(denoiser, *clamp)
+
+
+def mmps_posterior(prior: Denoiser, solver: str = "gmres", iterations: int = 1, clamp: Clamp = None) -> PosteriorFactory:
     def build(operator: LinearOperator, y: Tensor) -> Denoiser:
-        return MMPSDenoiser(prior, operator, y, solver=solver, iterations=iterations)
+        return clamped(MMPSDenoiser(prior, operator, y, solver=solver, iterations=iterations), clamp)
 
     return build
 
 
-def conditional_posterior(model: EDMDenoiser) -> PosteriorFactory:
+def conditional_posterior(model: EDMDenoiser, clamp: Clamp = None) -> PosteriorFactory:
     def build(operator: LinearOperator, y: Tensor) -> Denoiser:
-        return ConditionalPosteriorDenoiser(model, operator, y)
+        return clamped(ConditionalPosteriorDenoiser(model, operator, y), clamp)
 
     return build
 

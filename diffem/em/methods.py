@@ -68,6 +68,7 @@ class EMMethod:
         self.event_shape = observations.event_shape
         self.schedule = schedule_for(self.event_shape, config.sigma_max)
         self.sampler = make_sampler(config.sampler, self.schedule, config.sampler_steps)
+        self.clamp = (observations.scaling.low, observations.scaling.high)
         self.settings = TrainSettings(config.steps_per_lap, config.batch_size, config.lr, config.lr_final,
                                       config.ema_decay, config.clip, config.hflip)
 
@@ -142,7 +143,10 @@ class EMMethod:
         return metrics
 
     def mmps(self, prior: torch.nn.Module) -> PosteriorFactory:
-        return mmps_posterior(prior, self.config.solver, self.config.solver_iterations)
+        return mmps_posterior(prior, self.config.solver, self.config.solver_iterations, self.clamp)
+
+    def conditional(self, model: EDMDenoiser) -> PosteriorFactory:
+        return conditional_posterior(model, self.clamp)
 
     def load(self, folder: Path, part: str) -> torch.nn.Module:
         return PriorBundle.from_pretrained(folder / part, device=self.device).denoiser
@@ -178,7 +182,7 @@ class EMMPS(EMMethod):
         self.bundle(ema, lap).save_pretrained(folder / PRIOR_DIR)
         self.write_pictures(folder, evaluation)
         metrics = {"lap": lap, "model": "unconditional", "estep_seconds": estep_seconds,
-                   "mstep_seconds": mstep_seconds, "losses": losses, "final_loss": losses[-1], **evaluation.metrics}
+                   "mstep_seconds": mstep_seconds, "mstep_steps": self.settings.steps, "losses": losses, "final_loss": losses[-1], **evaluation.metrics}
         self.write_metrics(folder, metrics)
         return metrics
 
@@ -218,19 +222,19 @@ class DiffEM(EMMethod):
                                    self.config.preset, self.config.hidden_features, self.config.hidden_layers)
         else:
             network = self.load(previous, CONDITIONAL_DIR)
-            posterior = conditional_posterior(network)
+            posterior = self.conditional(network)
         start = time.perf_counter()
         samples = self.estep(posterior, lap)
         estep_seconds = time.perf_counter() - start
         start = time.perf_counter()
         ema, losses = self.train(network, samples, lap, condition=self.fresh_condition(samples, lap))
         mstep_seconds = time.perf_counter() - start
-        evaluation = self.evaluate(self.aggregate_posterior(ema, lap), conditional_posterior(ema), lap)
+        evaluation = self.evaluate(self.aggregate_posterior(ema, lap), self.conditional(ema), lap)
         self.bundle(ema, lap, self.supported_operators(),
                     train_corruption=self.train_operator.config()).save_pretrained(folder / CONDITIONAL_DIR)
         self.write_pictures(folder, evaluation)
         metrics = {"lap": lap, "model": "conditional", "estep_seconds": estep_seconds,
-                   "mstep_seconds": mstep_seconds, "losses": losses, "final_loss": losses[-1],
+                   "mstep_seconds": mstep_seconds, "mstep_steps": self.settings.steps, "losses": losses, "final_loss": losses[-1],
                    "prior_from": "posterior samples of test observations", **evaluation.metrics}
         self.write_metrics(folder, metrics)
         return metrics
@@ -240,7 +244,7 @@ class DiffEM(EMMethod):
         def draw(n: int) -> Tensor:
             source = self.test if self.test is not None else self.observations
             subset = source.subset(n)
-            return posterior_samples(conditional_posterior(model), subset, self.sampler, self.config.estep_batch,
+            return posterior_samples(self.conditional(model), subset, self.sampler, self.config.estep_batch,
                                      self.generator(lap, 3), self.device, progress=False)
         return draw
 
@@ -248,7 +252,7 @@ class DiffEM(EMMethod):
         """An unconditional prior trained on reconstructions by the last conditional model."""
         model = self.load(last, CONDITIONAL_DIR)
         start = time.perf_counter()
-        samples = self.estep(conditional_posterior(model), lap + 1)
+        samples = self.estep(self.conditional(model), lap + 1)
         estep_seconds = time.perf_counter() - start
         network = new_denoiser(self.event_shape, 0, lap_seed(self.config.seed, lap + 1, 5), self.config.preset,
                                self.config.hidden_features, self.config.hidden_layers)
@@ -260,7 +264,7 @@ class DiffEM(EMMethod):
             folder / PRIOR_DIR)
         self.write_pictures(folder, evaluation)
         metrics = {"lap": lap, "model": "unconditional (from the last DiffEM reconstructions)",
-                   "estep_seconds": estep_seconds, "mstep_seconds": mstep_seconds, "losses": losses,
+                   "estep_seconds": estep_seconds, "mstep_seconds": mstep_seconds, "mstep_steps": self.settings.steps, "losses": losses,
                    "final_loss": losses[-1], **evaluation.metrics}
         self.write_metrics(folder, metrics)
         return metrics

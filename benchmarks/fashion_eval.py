@@ -1,0 +1,110 @@
+"""Evaluate the Fashion-MNIST runs of `checkpoints/train.sh` (issue 4's protocol), writing JSON.
+
+- prior quality: Fréchet distance on the feature network's features between N prior samples
+  and the 10,000 clean test images, for every unconditional prior (and the Gaussian lap 0);
+- posterior quality on the first M held-out test observations: PSNR/SSIM of single samples and
+  of the mean of 8, with MMPS (k = 1, 3), DPS and conditional sampling at equal steps, and the
+  wall time per image (batched, on the machine it runs on).
+
+    python benchmarks/fashion_eval.py --runs runs/fashion --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffem.bundle import PriorBundle  # noqa: E402
+from diffem.data.observations import load_observation_set  # noqa: E402
+from diffem.em.laps import RunFolder  # noqa: E402
+from diffem.evaluation import evaluate_posterior, evaluate_prior  # noqa: E402
+from diffem.features import load_feature_net  # noqa: E402
+from diffem.operators import parse_corruption  # noqa: E402
+from diffem.data.observations import make_observation_set  # noqa: E402
+from diffem.posterior import PosteriorOptions  # noqa: E402
+
+
+def last_lap_with(run: RunFolder, part: str) -> Path | None:
+    for lap in reversed(run.complete_laps()):
+        if (run.lap_path(lap) / part / "diffem.json").is_file():
+            return run.lap_path(lap) / part
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", default="runs/fashion")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--prior-samples", type=int, default=10000)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=64)
+    args = parser.parse_args()
+    runs = Path(args.runs)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    features = load_feature_net(runs / "features", device)
+    tests = {name: load_observation_set(runs / f"obs-{name}", "test") for name in ("mask", "blur")}
+    clean = tests["mask"]
+    extra_tests = {}
+    for spec in ("mask:0.5", "box:0.4"):
+        extra = make_observation_set(clean.x[: args.count], parse_corruption(spec, 0.01), seed=7, keep_clean=True)
+        extra_tests[spec] = extra
+    results: dict[str, Any] = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+                               "settings": vars(args), "models": {}}
+
+    def record(key: str, value: Any) -> None:
+        results["models"][key] = value
+        Path(args.out).write_text(json.dumps(results, indent=2))
+        print(key, json.dumps(value)[:400], flush=True)
+
+    def posterior(bundle: PriorBundle, test: Any, method: str, iterations: int = 1) -> dict[str, Any]:
+        return evaluate_posterior(bundle, test, method, args.count, args.samples, args.steps, seed=0,
+                                  batch_size=args.count, options=PosteriorOptions("gmres", iterations))
+
+    def prior(bundle: PriorBundle, test: Any) -> dict[str, Any]:
+        return evaluate_prior(bundle, test, args.prior_samples, args.steps, seed=0, features=features)
+
+    gaussian = PriorBundle.from_pretrained(runs / "em-mmps-mask" / "laps" / "lap-0000" / "prior", device=device)
+    record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
+    for name, corruption in (("em-mmps-mask", "mask"), ("reference", "mask")):
+        path = last_lap_with(RunFolder(runs / name), "prior")
+        if path is None:
+            continue
+        bundle = PriorBundle.from_pretrained(path, device=device)
+        entry: dict[str, Any] = {"path": str(path), "prior": prior(bundle, tests[corruption])}
+        entry["mmps_k1"] = posterior(bundle, tests[corruption], "mmps", 1)
+        if name == "em-mmps-mask":
+            entry["mmps_k3"] = posterior(bundle, tests[corruption], "mmps", 3)
+            entry["dps"] = posterior(bundle, tests[corruption], "dps")
+            entry["mmps_k1_blur"] = posterior(bundle, tests["blur"], "mmps", 1)
+        record(name, entry)
+    for name, corruption in (("diffem-mask", "mask"), ("diffem-mask-own", "mask"), ("diffem-blur", "blur")):
+        run = RunFolder(runs / name)
+        path = last_lap_with(run, "conditional")
+        if path is None:
+            continue
+        bundle = PriorBundle.from_pretrained(path, device=device)
+        entry = {"path": str(path), "conditional": posterior(bundle, tests[corruption], "conditional")}
+        if corruption == "mask":
+            for spec, test in extra_tests.items():
+                entry[f"conditional_{spec}"] = posterior(bundle, test, "conditional")
+        final = run.root / "final" / "prior"
+        if (final / "diffem.json").is_file():
+            prior_bundle = PriorBundle.from_pretrained(final, device=device)
+            entry["final_prior"] = {"prior": prior(prior_bundle, tests[corruption]),
+                                    "mmps_k1": posterior(prior_bundle, tests[corruption], "mmps", 1)}
+        record(name, entry)
+    start = time.perf_counter()
+    print(f"done in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
