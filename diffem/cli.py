@@ -98,6 +98,7 @@ def build_parser() -> Parser:
     source.add_argument("--observations", help="an observation set folder (from make-observations)")
     source.add_argument("--data", help="make the observation set first from this clean source")
     train.add_argument("--corruption", help="with --data: the corruption, e.g. mask:0.75")
+    train.add_argument("--observations-limit", type=positive_int, help="with --data: use the first N training samples")
     train.add_argument("--sigma-y", type=positive_float, default=0.01)
     train.add_argument("--out", required=True)
     train.add_argument("--laps", type=positive_int, default=8)
@@ -205,7 +206,7 @@ def command_train(args: argparse.Namespace) -> None:
         if not (Path(observations) / "observations.json").is_file():
             command_make_observations(argparse.Namespace(
                 data=args.data, corruption=args.corruption, sigma_y=args.sigma_y, seed=args.seed, out=observations,
-                limit=None, test_limit=None, size=28, channels=1, manifold_points=16384))
+                limit=args.observations_limit, test_limit=None, size=28, channels=1, manifold_points=16384))
     elif args.corruption is not None:
         raise UsageError("--corruption goes with --data; an observation set already fixes its corruption")
     if not (Path(observations) / "observations.json").is_file():

@@ -143,3 +143,34 @@ def test_pruned_weights_keep_laps_complete(observations: Path, tmp_path: Path) -
     assert [lap for lap in (1, 2, 3) if run.is_pruned(lap)] == [1, 2]
     assert not list((out / "laps" / "lap-0001").rglob("*.safetensors"))
     assert list((out / "laps" / "lap-0003").rglob("*.safetensors"))
+
+
+def test_a_run_killed_mid_lap_resumes_from_its_last_complete_lap(observations: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "diffem", "train", "--method", "em-mmps", "--observations", str(observations),
+               "--out", str(out), "--laps", "3", "--steps-per-lap", "400", "--batch-size", "64", "--lr", "1e-3",
+               "--sampler-steps", "8", "--estep-batch", "512", "--gaussian-iterations", "3", "--hidden-features", "32",
+               "--hidden-layers", "2", "--eval-count", "32", "--eval-samples", "64", "--device", "cpu", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "laps" / "lap-0001").is_dir() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    run = RunFolder(out)
+    laps = run.complete_laps()
+    assert laps[:2] == [0, 1] and len(laps) < 4
+    assert all(verify_folder(path) is None for _, path in run.lap_folders())
+    config = tiny_config("em-mmps", observations, out, laps=3, steps_per_lap=400)
+    run_em(config, device="cpu", resume=True, progress=False)
+    assert run.complete_laps() == [0, 1, 2, 3]
+    assert not list((out / "laps").glob(".lap-*"))

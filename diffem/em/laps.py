@@ -113,6 +113,9 @@ class RunFolder:
         """Laps 0, 1, ... that verify, in order; with ``repair``, remove the first bad one and all after it."""
         good: list[int] = []
         folders = self.lap_folders()
+        if repair and self.laps_dir.is_dir():
+            for leftover in self.laps_dir.glob(".lap-*.tmp-*"):
+                shutil.rmtree(leftover, ignore_errors=True)  # staging folders of a killed run
         for position, (lap, path) in enumerate(folders):
             problem = None if lap == position else "a lap before it is missing"
             problem = problem or verify_folder(path)

@@ -1,0 +1,150 @@
+r"""One background training job at a time, as a separate process running the CLI.
+
+The app's admin tab starts ``python -m diffem train ... --resume`` in its own process session
+(so a page reload or a restart of the web server does not kill it), records it in
+``<root>/job.json``, and reads its progress from the run folder (complete laps and their
+metrics) and its log. Stopping sends SIGTERM to the process group; since laps are atomic,
+starting the same job again resumes from the last complete lap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_json
+from .em.config import METHODS
+from .em.laps import RunFolder
+from .operators import parse_corruption
+
+JOB_FILE = "job.json"
+LOG_FILE = "train.log"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+DATA_SOURCES = ("fashion-mnist", "manifold")
+
+
+@dataclass
+class JobRequest:
+    name: str
+    method: str
+    data: str = "fashion-mnist"
+    corruption: str = "mask:0.75"
+    sigma_y: float = 0.01
+    laps: int = 4
+    steps_per_lap: int = 500
+    batch_size: int = 256
+    sampler_steps: int = 32
+    observations_limit: int = 4096
+
+    def validate(self) -> None:
+        if not NAME_PATTERN.match(self.name):
+            raise ValueError("a run name uses letters, digits, '-' and '_' only (at most 64)")
+        if self.method not in METHODS or self.method == "reference":
+            raise ValueError(f"method must be em-mmps or diffem, got {self.method!r}")
+        if self.data not in DATA_SOURCES:
+            raise ValueError(f"data must be one of {', '.join(DATA_SOURCES)}, got {self.data!r}")
+        parse_corruption(self.corruption, self.sigma_y)
+        limits = {"laps": (1, 200), "steps_per_lap": (1, 200_000), "batch_size": (1, 4096),
+                  "sampler_steps": (1, 1000), "observations_limit": (16, 60_000)}
+        for key, (low, high) in limits.items():
+            value = getattr(self, key)
+            if not low <= value <= high:
+                raise ValueError(f"{key.replace('_', ' ')} must be between {low} and {high}, got {value}")
+
+    def command(self, root: Path) -> list[str]:
+        run = root / self.name
+        return [sys.executable, "-m", "diffem", "train", "--method", self.method, "--data", self.data,
+                "--corruption", self.corruption, "--sigma-y", str(self.sigma_y), "--out", str(run),
+                "--laps", str(self.laps), "--steps-per-lap", str(self.steps_per_lap),
+                "--batch-size", str(self.batch_size), "--sampler-steps", str(self.sampler_steps),
+                "--observations-limit", str(self.observations_limit), "--resume", "--quiet"]
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a finished child that nobody waited for is a zombie: not running
+        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        return status != "Z"
+    except OSError:
+        return True
+
+
+class JobManager:
+    """Start, stop and watch the single training job under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def record(self) -> dict[str, Any] | None:
+        path = self.root / JOB_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def running(self) -> bool:
+        record = self.record()
+        return bool(record and record.get("state") == "running" and process_alive(int(record["pid"])))
+
+    def start(self, request: JobRequest) -> dict[str, Any]:
+        request.validate()
+        if self.running():
+            raise ValueError("a training job is already running; stop it first")
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = open(self.root / f"{request.name}.log", "ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen(request.command(self.root), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, env=env, cwd=Path(__file__).resolve().parents[1])
+        log.close()
+        record = {"pid": process.pid, "state": "running", "started": time.time(), "request": asdict(request)}
+        atomic_write_json(self.root / JOB_FILE, record)
+        return record
+
+    def stop(self) -> bool:
+        record = self.record()
+        if not record or not self.running():
+            return False
+        try:
+            os.killpg(int(record["pid"]), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        record["state"] = "stopped"
+        atomic_write_json(self.root / JOB_FILE, record)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        record = self.record()
+        if record is None:
+            return {"state": "none"}
+        name = record["request"]["name"]
+        run = RunFolder(self.root / name)
+        state = record["state"]
+        if state == "running" and not self.running():
+            state = "finished"
+        log = self.root / f"{name}.log"
+        tail = log.read_text(errors="replace").splitlines()[-8:] if log.is_file() else []
+        laps = run.complete_laps() if run.laps_dir.is_dir() else []
+        return {"state": state, "name": name, "request": record["request"], "laps": laps,
+                "history": [run.lap_metrics(lap) for lap in laps], "log": tail, "run": str(run.root)}
+
+    def lap_priors(self) -> dict[str, Path]:
+        """``{"run/lap-K": folder}`` for every complete lap with an unconditional or conditional model."""
+        found: dict[str, Path] = {}
+        if not self.root.is_dir():
+            return found
+        for run_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            run = RunFolder(run_dir)
+            for lap in run.complete_laps():
+                for part in ("prior", "conditional"):
+                    folder = run.lap_path(lap) / part
+                    if (folder / "diffem.json").is_file() and any(folder.rglob("*.safetensors")):
+                        found[f"{run_dir.name}/lap-{lap}"] = folder
+        return found

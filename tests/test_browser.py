@@ -1,0 +1,75 @@
+"""One real-browser test: Debian's chromium, driven headless by Playwright, restores an example.
+
+Playwright drives the system ``chromium`` through ``executable_path`` (no browser download). The
+screenshot is saved to ``$DIFFEM_SCREENSHOTS`` (default: the test's temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+from test_app import make_checkpoints
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-dev-shm-usage"]
+
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        pytest.fail("CI needs Debian's chromium for the browser test (.ci/run installs it)", pytrace=False)
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("browser")
+    make_checkpoints(root / "checkpoints")
+    examples = root / "examples"
+    examples.mkdir()
+    array = np.zeros((28, 28), dtype=np.uint8)
+    array[4:24, 8:20] = 200
+    Image.fromarray(array).save(examples / "example-shirt.png")
+    app.EXAMPLES = examples
+    app.use_folders(root / "checkpoints", root / "runs")
+    demo = app.build_demo()
+    port = free_port()
+    demo.queue(max_size=16).launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1")
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_a_person_restores_an_example_in_the_browser(served: str, tmp_path: Path) -> None:
+    shots = Path(os.environ.get("DIFFEM_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.goto(served)
+        page.get_by_role("button", name="Restore", exact=True).wait_for(timeout=60_000)
+        page.get_by_text("example-shirt.png").first.click()
+        page.locator("img[src*='gradio_api/file']").nth(1).wait_for(timeout=60_000)  # model view, observation
+        page.get_by_label("Steps (1-1000)").fill("16")
+        page.get_by_role("button", name="Restore", exact=True).click()
+        page.get_by_text("done: 16 steps").wait_for(timeout=120_000)
+        page.screenshot(path=str(shots / "restore.png"), full_page=True)
+        assert page.locator("img[src*='gradio_api/file']").count() >= 5  # + live, slider, mean, std
+        assert page.get_by_text("PSNR of the mean").is_visible()
+        browser.close()
