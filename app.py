@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -315,10 +316,10 @@ def check_password(password: str | None) -> None:
         raise gr.Error("Wrong admin password.")
 
 
-def start_training(password: str, name: str, method: str, corruption: str, laps: Any, steps: Any,
+def start_training(password: str, name: str, method: str, data: str, corruption: str, laps: Any, steps: Any,
                    observations: Any) -> str:
     check_password(password)
-    request = JobRequest(name=str(name), method=str(method), corruption=str(corruption),
+    request = JobRequest(name=str(name), method=str(method), data=str(data), corruption=str(corruption),
                          laps=check_int(laps, 1, 200, "Laps"), steps_per_lap=check_int(steps, 1, 200_000, "Steps per lap"),
                          observations_limit=check_int(observations, 16, 60_000, "Observations"))
     try:
@@ -333,17 +334,47 @@ def stop_training(password: str) -> str:
     return "stopped; start the same run again to resume it" if JOBS.stop() else "no job is running"
 
 
-def training_status(password: str) -> tuple[str, list[str], list[list[Any]]]:
+def training_status(password: str) -> tuple[str, list[str], list[list[Any]], Any]:
     check_password(password)
     status = JOBS.status()
     if status["state"] == "none":
-        return "no training job yet", [], []
+        return "no training job yet", [], [], None
     header = f"**{status['name']}**: {status['state']}, complete laps: {status['laps'][-1] if status['laps'] else '-'}"
     log = "\n".join(status["log"])
     gallery = [str(Path(status["run"]) / "laps" / f"lap-{lap:04d}" / "samples.png") for lap in status["laps"]]
     rows = [[m.get("lap"), m.get("final_loss"), m.get("frechet_pixels", m.get("frechet_features")),
              m.get("posterior_psnr"), m.get("sinkhorn")] for m in status["history"]]
-    return f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], rows
+    plot = metrics_frame(status["history"])
+    return f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], rows, plot
+
+
+def metrics_frame(history: list[dict[str, Any]]) -> Any:
+    """Long-format table of every numeric per-lap metric, for the line plot."""
+    import pandas as pd
+
+    keys = ("final_loss", "frechet_pixels", "frechet_features", "posterior_psnr", "sinkhorn")
+    rows = [{"lap": m["lap"], "metric": k, "value": float(m[k])} for m in history for k in keys
+            if isinstance(m.get(k), (int, float))]
+    return pd.DataFrame(rows, columns=["lap", "metric", "value"])
+
+
+def push_to_hub(password: str, lap: str, repo_id: str) -> str:
+    """Upload a finished lap's model folder to a Hub model repo, with ``HF_TOKEN`` from the environment."""
+    check_password(password)
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise gr.Error("Pushing needs a Hugging Face token in the HF_TOKEN environment variable.")
+    folders = JOBS.lap_priors()
+    if lap not in folders:
+        raise gr.Error(f"Unknown finished lap {lap!r}; known: {', '.join(folders) or 'none'}.")
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo_id or ""):
+        raise gr.Error("The repository id must look like owner/name.")
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True)
+    api.upload_folder(folder_path=str(folders[lap]), repo_id=repo_id)
+    return f"pushed {lap} to https://huggingface.co/{repo_id}"
 
 
 def refresh_priors() -> tuple[Any, Any]:
@@ -465,6 +496,8 @@ def build_demo() -> gr.Blocks:
                 run_name = gr.Textbox("fashion-mask", label="Run name")
                 train_method = gr.Dropdown(["em-mmps", "diffem"], value="em-mmps", label="Method",
                                            allow_custom_value=True)
+                train_data = gr.Dropdown(["fashion-mnist", "manifold"], value="fashion-mnist", label="Data",
+                                         allow_custom_value=True)
                 train_corruption = gr.Textbox("mask:0.75", label="Corruption")
                 train_laps = gr.Number(4, precision=0, label="Laps")
                 train_steps = gr.Number(500, precision=0, label="Steps per lap")
@@ -478,6 +511,11 @@ def build_demo() -> gr.Blocks:
             lap_gallery = gr.Gallery(label="Prior samples per lap", columns=6, height=240)
             lap_table = gr.Dataframe(headers=["lap", "loss", "Fréchet", "posterior PSNR", "Sinkhorn"],
                                      interactive=False)
+            lap_plot = gr.LinePlot(x="lap", y="value", color="metric", label="Per-lap metrics")
+            with gr.Row():
+                push_lap = gr.Textbox(label="Finished lap (run/lap-K)")
+                push_repo = gr.Textbox(label="Hub repo id (owner/name)")
+                push_button = gr.Button("Push to the Hub")
 
         corrupt_inputs = [prior, image, corruption, amount, sigma_y, seed, editor]
         prior.change(operator_controls, prior, [corruption, method], api_name=False)
@@ -492,11 +530,12 @@ def build_demo() -> gr.Blocks:
         compare_button.click(compare, [compare_prior, compare_conditional, image, corruption, amount, sigma_y, seed,
                                        editor, compare_steps, compare_iterations],
                              [left, right, left_note, right_note], api_name="compare", concurrency_limit=2)
-        start_button.click(start_training, [password, run_name, train_method, train_corruption, train_laps,
+        start_button.click(start_training, [password, run_name, train_method, train_data, train_corruption, train_laps,
                                             train_steps, train_observations], train_message, api_name="train_start")
         stop_train_button.click(stop_training, password, train_message, api_name="train_stop")
-        status_button.click(training_status, password, [train_message, lap_gallery, lap_table],
+        status_button.click(training_status, password, [train_message, lap_gallery, lap_table, lap_plot],
                             api_name="train_status")
+        push_button.click(push_to_hub, [password, push_lap, push_repo], train_message, api_name="train_push")
         refresh_button.click(refresh_priors, None, [prior, compare_conditional], api_name=False)
     return demo
 

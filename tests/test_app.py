@@ -143,12 +143,32 @@ def test_bad_input_gets_a_clear_error(client: Client, picture: str, tmp_path: Pa
 def test_training_endpoints_refuse_without_credentials(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DIFFEM_ADMIN_PASSWORD", raising=False)
     with pytest.raises(Exception, match="Training is disabled"):
-        client.predict("", "run", "em-mmps", "mask:0.75", 1, 10, 64, api_name="/train_start")
+        client.predict("", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64, api_name="/train_start")
     monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
-    for endpoint, args in (("/train_start", ("wrong", "run", "em-mmps", "mask:0.75", 1, 10, 64)),
-                           ("/train_stop", ("wrong",)), ("/train_status", ("wrong",))):
+    for endpoint, args in (("/train_start", ("wrong", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64)),
+                           ("/train_stop", ("wrong",)), ("/train_status", ("wrong",)),
+                           ("/train_push", ("wrong", "run/lap-1", "me/prior"))):
         with pytest.raises(Exception, match="Wrong admin password"):
             client.predict(*args, api_name=endpoint)
     assert not app.JOBS.running()
-    message, gallery, _ = client.predict("correct horse", api_name="/train_status")
+    message, gallery, _, _ = client.predict("correct horse", api_name="/train_status")
     assert "no training job" in message and gallery == []
+
+
+def test_an_admin_starts_watches_and_stops_one_training_job(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
+    started = client.predict("correct horse", "toy-run", "em-mmps", "manifold", "projection:2", 2, 50, 64,
+                             api_name="/train_start")
+    assert "started job 'toy-run'" in started
+    try:
+        with pytest.raises(Exception, match="already running"):
+            client.predict("correct horse", "other", "em-mmps", "manifold", "projection:2", 1, 10, 64,
+                           api_name="/train_start")
+        message, _, _, _ = client.predict("correct horse", api_name="/train_status")
+        assert "toy-run" in message
+    finally:
+        assert "stopped" in client.predict("correct horse", api_name="/train_stop")
+    deadline = time.monotonic() + 20
+    while app.JOBS.running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not app.JOBS.running()
