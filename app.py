@@ -20,6 +20,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,16 +147,43 @@ def check_float(value: Any, low: float, high: float, what: str) -> float:
     return number
 
 
+@dataclass
+class Observation:
+    """What a restoration starts from; ``clean`` is None when an observation was uploaded as such."""
+
+    picture: torch.Tensor
+    clean: torch.Tensor | None
+    y: torch.Tensor
+    operator: LinearOperator
+
+
+def editor_picture(editor: dict[str, Any] | None, event_shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The mask editor's background (an uploaded, already corrupted image), at model resolution."""
+    background = (editor or {}).get("background")
+    if background is None or np.asarray(background).size == 0:
+        return None
+    array = np.asarray(background)
+    image = Image.fromarray(array[..., :3] if array.ndim == 3 else array)
+    if min(image.size) < MIN_SIDE:
+        raise gr.Error(f"The image is {image.size[0]}x{image.size[1]}: at least {MIN_SIDE}x{MIN_SIDE} pixels please.")
+    return torch.from_numpy(image_to_array(image, event_shape[-1], event_shape[0]))
+
+
 def make_observation(prior: str, image: str | None, corruption: str, amount: float, sigma_y: float, seed: Any,
-                     editor: dict[str, Any] | None) -> tuple[torch.Tensor, torch.Tensor, LinearOperator]:
-    """``(clean pixels, y, operator)`` for the chosen prior's resolution."""
+                     editor: dict[str, Any] | None) -> Observation:
+    """The observation of the chosen image at the prior's resolution.
+
+    With corruption ``user-mask`` and no image file, the mask editor's background is taken as an
+    already corrupted observation (its painted pixels missing); its clean image is then unknown.
+    """
     entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
     check_choice(corruption, entry.operators, "corruption for this prior")
     sigma_y = check_float(sigma_y, 1e-4, 1.0, "Noise sigma")
     seed = check_int(seed, 0, 2**31 - 1, "Seed")
     bundle = REGISTRY.bundle(prior)
-    clean = load_picture(image, entry.event_shape)
-    x = bundle.scaling.to_model(clean)
+    uploaded = editor_picture(editor, entry.event_shape) if corruption == "user-mask" and not image else None
+    picture = uploaded if uploaded is not None else load_picture(image, entry.event_shape)
+    x = bundle.scaling.to_model(picture)
     try:
         if corruption == "user-mask":
             mask = mask_from_editor(editor, entry.event_shape[-1])
@@ -165,18 +193,23 @@ def make_observation(prior: str, image: str | None, corruption: str, amount: flo
         else:
             spec = OPERATORS[corruption].spec_argument
             operator = parse_corruption(f"{corruption}:{amount}" if spec else corruption, sigma_y)
+        if uploaded is not None:
+            return Observation(picture, None, operator.forward(x[None]), operator)
         y, drawn = observe(x, operator, seed)
     except ValueError as error:
         raise gr.Error(str(error)) from None
-    return clean, y, drawn
+    return Observation(picture, picture, y, drawn)
+
+
+def observed_pixels(prior: str, observation: Observation) -> np.ndarray:
+    bundle = REGISTRY.bundle(prior)
+    return display(bundle.scaling.to_pixels(observation.operator.adjoint(observation.y.to(bundle.device)).cpu()[0]))
 
 
 def corrupt(prior: str, image: str | None, corruption: str, amount: float, sigma_y: float, seed: Any,
             editor: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
-    clean, y, operator = make_observation(prior, image, corruption, amount, sigma_y, seed, editor)
-    bundle = REGISTRY.bundle(prior)
-    seen = bundle.scaling.to_pixels(operator.adjoint(y.to(bundle.device)).cpu()[0])
-    return display(clean), display(seen)
+    observation = make_observation(prior, image, corruption, amount, sigma_y, seed, editor)
+    return display(observation.picture), observed_pixels(prior, observation)
 
 
 def preview(prior: str, image: str | None, *rest: Any) -> tuple[Any, Any]:
@@ -187,14 +220,14 @@ def preview(prior: str, image: str | None, *rest: Any) -> tuple[Any, Any]:
 
 
 # --- restoration ----------------------------------------------------------------------------
-def stream_restoration(prior: str, method: str, observation: tuple[torch.Tensor, torch.Tensor, LinearOperator],
+def stream_restoration(prior: str, method: str, observation: Observation,
                        sampler: str, steps: int, seed: int, samples: int, solver: str,
                        iterations: int) -> Iterator[tuple[int, int, torch.Tensor, float]]:
     """``(step, total, denoised batch in pixels, seconds so far)`` after every sampler step."""
     entry = REGISTRY.entry(prior)
     check_choice(method, entry.methods, f"method for {prior}")
     bundle = REGISTRY.bundle(prior)
-    _, y, operator = observation
+    y, operator = observation.y, observation.operator
     options = PosteriorOptions(solver, iterations)
     started = time.perf_counter()
     try:
@@ -211,10 +244,12 @@ def stream_restoration(prior: str, method: str, observation: tuple[torch.Tensor,
             torch.cuda.empty_cache()
 
 
-def metrics_text(clean: torch.Tensor, samples: torch.Tensor, seconds: float, steps: int) -> str:
+def metrics_text(clean: torch.Tensor | None, samples: torch.Tensor, seconds: float, steps: int) -> str:
     mean = samples.mean(dim=0, keepdim=True)
     lines = [f"**{samples.shape[0]} sample(s), {steps} steps, {seconds:.2f} s** "
              f"({seconds / steps * 1000:.0f} ms a step)"]
+    if clean is None:
+        return lines[0] + "  \nThe clean image is unknown (an observation was uploaded): no PSNR/SSIM."
     lines.append(f"PSNR of the mean: **{float(psnr(mean, clean[None])):.2f} dB**, "
                  f"SSIM {float(ssim(mean, clean[None])):.3f}")
     single = psnr(samples, clean[None].expand_as(samples))
@@ -232,7 +267,7 @@ def save_result(samples: torch.Tensor) -> str:
 @gpu
 def restore(prior: str, image: str | None, corruption: str, amount: float, sigma_y: float, seed: Any,
             editor: dict[str, Any] | None, method: str, sampler: str, steps: Any, samples: Any, solver: str,
-            iterations: Any) -> Iterator[tuple[Any, ...]]:
+            iterations: Any, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
     """Stream: live estimate and progress every step; then slider, mean, std, metrics, file."""
     check_choice(sampler, sorted(SAMPLERS), "sampler")
     check_choice(solver, ["cg", "gmres"], "solver")
@@ -240,13 +275,12 @@ def restore(prior: str, image: str | None, corruption: str, amount: float, sigma
     samples = check_int(samples, 1, MAX_SAMPLES, "Number of samples")
     iterations = check_int(iterations, 1, 10, "Solver iterations")
     observation = make_observation(prior, image, corruption, amount, sigma_y, seed, editor)
-    clean = observation[0]
-    bundle = REGISTRY.bundle(prior)
-    seen = display(bundle.scaling.to_pixels(observation[2].adjoint(observation[1].to(bundle.device)).cpu()[0]))
+    seen = observed_pixels(prior, observation)
     batch, seconds = None, 0.0
     for index, total, batch, seconds in stream_restoration(prior, method, observation, sampler, steps,
                                                            int(float(seed)), samples, solver, iterations):
         status = f"step {index} / {total} · {seconds:.1f} s"
+        progress((index, total), desc="sampling")
         if index < total:
             yield display(batch[0]), status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     assert batch is not None
@@ -254,7 +288,7 @@ def restore(prior: str, image: str | None, corruption: str, amount: float, sigma
     spread = batch.std(dim=0, unbiased=False) if batch.shape[0] > 1 else torch.zeros_like(mean)
     spread = spread / spread.max().clamp_min(1e-6)
     yield (display(mean), f"done: {steps} steps in {seconds:.1f} s", (seen, display(mean)), display(mean),
-           display(spread), metrics_text(clean, batch, seconds, steps), save_result(batch))
+           display(spread), metrics_text(observation.clean, batch, seconds, steps), save_result(batch))
 
 
 @gpu
@@ -297,8 +331,8 @@ def compare_outputs(runs: list[tuple[str, str]], observations: list[Any], latest
             continue
         index, total, batch, _ = state
         note = f"**{method}** ({name}): step {index}/{total}, {seconds:.2f} s"
-        if done:
-            note += f", PSNR {float(psnr(batch[:1], obs[0][None])):.2f} dB, SSIM {float(ssim(batch[:1], obs[0][None])):.3f}"
+        if done and obs.clean is not None:
+            note += f", PSNR {float(psnr(batch[:1], obs.clean[None])):.2f} dB, SSIM {float(ssim(batch[:1], obs.clean[None])):.3f}"
         images.append(display(batch[0]))
         notes.append(note)
     while len(images) < 2:

@@ -172,3 +172,18 @@ def test_an_admin_starts_watches_and_stops_one_training_job(client: Client, monk
     while app.JOBS.running() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not app.JOBS.running()
+
+
+def test_a_drawn_mask_and_an_uploaded_observation(client: Client, picture: str, tmp_path: Path) -> None:
+    layer = np.zeros((40, 30, 4), dtype=np.uint8)
+    layer[10:30, 5:25] = (255, 255, 255, 255)
+    layer_path = tmp_path / "layer.png"
+    Image.fromarray(layer).save(layer_path)
+    editor = {"background": handle_file(picture), "layers": [handle_file(str(layer_path))], "composite": None}
+    drawn = ("gauss", handle_file(picture), "user-mask", 0.5, 0.01, 0, editor, "mmps", "ddpm", 3, 1, "gmres", 1)
+    assert "PSNR of the mean" in list(client.submit(*drawn, api_name="/restore"))[-1][5]
+    uploaded = ("gauss", None, "user-mask", 0.5, 0.01, 0, editor, "mmps", "ddpm", 3, 1, "gmres", 1)
+    assert "clean image is unknown" in list(client.submit(*uploaded, api_name="/restore"))[-1][5]
+    with pytest.raises(Exception, match="Draw on the mask canvas"):
+        client.predict("gauss", handle_file(picture), "user-mask", 0.5, 0.01, 0, None, "mmps", "ddpm", 3, 1,
+                       "gmres", 1, api_name="/restore")
