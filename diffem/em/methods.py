@@ -38,10 +38,10 @@ from ..rng import make_generator
 from ..samplers import make_sampler
 from .config import EMConfig
 from .estep import PosteriorFactory, conditional_posterior, mmps_posterior, posterior_samples
-from .evaluation import LapEvaluation, evaluate_lap
+from .evaluation import LapEvaluation, PriorDraw, evaluate_lap
 from .gaussian_em import fit_gaussian, gaussian_em
 from .laps import METRICS
-from .mstep import TrainSettings, train_denoiser
+from .mstep import ConditionFn, TrainSettings, train_denoiser
 from .networks import domain_of, new_denoiser, schedule_for
 
 PRIOR_DIR = "prior"
@@ -90,13 +90,13 @@ class EMMethod:
         return posterior_samples(posterior, self.observations, self.sampler, self.config.estep_batch,
                                  self.generator(lap, 1), self.device, self.progress, f"lap {lap} E-step")
 
-    def draw_prior(self, denoiser: torch.nn.Module, lap: int) -> Any:
+    def draw_prior(self, denoiser: torch.nn.Module, lap: int) -> PriorDraw:
         def draw(n: int) -> Tensor:
             return self.sampler.sample(denoiser, (n, *self.event_shape), generator=self.generator(lap, 3),
                                        device=self.device)
         return draw
 
-    def evaluate(self, prior_draw: Any, posterior: PosteriorFactory, lap: int) -> LapEvaluation:
+    def evaluate(self, prior_draw: PriorDraw, posterior: PosteriorFactory, lap: int) -> LapEvaluation:
         features = load_feature_net(self.config.feature_net, self.device) if self.config.feature_net else None
         return evaluate_lap(prior_draw, posterior, self.test, self.sampler, self.config.eval_count,
                             self.config.eval_samples, self.generator(lap, 4), self.device, self.config.sinkhorn_reg,
@@ -154,7 +154,7 @@ class EMMethod:
     def lap(self, lap: int, previous: Path, folder: Path) -> dict[str, Any]:
         raise NotImplementedError
 
-    def train(self, denoiser: EDMDenoiser, data: Tensor, lap: int, condition: Any = None,
+    def train(self, denoiser: EDMDenoiser, data: Tensor, lap: int, condition: ConditionFn | None = None,
               steps: int | None = None) -> tuple[EDMDenoiser, list[float]]:
         settings = self.settings if steps is None else TrainSettings(**{**self.settings.to_dict(), "steps": steps})
         return train_denoiser(denoiser.to(self.device), data, self.schedule, settings, self.generator(lap, 2),
@@ -202,7 +202,7 @@ class DiffEM(EMMethod):
     def supported_operators(self) -> list[str]:
         return sorted({self.observations.operator.name, self.train_operator.name})
 
-    def fresh_condition(self, samples: Tensor, lap: int) -> Any:
+    def fresh_condition(self, samples: Tensor, lap: int) -> ConditionFn:
         """Fresh corruptions ``y' = A' x + eta'`` of the reconstructions, drawn once per lap."""
         generator = make_generator(lap_seed(self.config.seed, lap, 6))
         drawn = self.train_operator.draw(samples.shape[0], self.event_shape, generator)
@@ -239,7 +239,7 @@ class DiffEM(EMMethod):
         self.write_metrics(folder, metrics)
         return metrics
 
-    def aggregate_posterior(self, model: EDMDenoiser, lap: int) -> Any:
+    def aggregate_posterior(self, model: EDMDenoiser, lap: int) -> PriorDraw:
         """Draws of ``q(x) = E_y q(x | y)``: one conditional sample for each of ``n`` test observations."""
         def draw(n: int) -> Tensor:
             source = self.test if self.test is not None else self.observations
