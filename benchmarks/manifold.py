@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=512)
     parser.add_argument("--work", default=str(ROOT / "runs" / "manifold"))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--section", default="manifold", help="BENCHMARKS.md section and docs/<section>.png")
     args = parser.parse_args()
     work = Path(args.work)
     observations = work / "observations"
@@ -87,8 +88,9 @@ def main() -> None:
         seconds[method] = time.perf_counter() - start
     curves = {m: [lap["sinkhorn"] for lap in RunFolder(work / m).history()] for m in args.methods}
     plot({("clean-data reference" if m == "reference" else m): v for m, v in curves.items()},
-         ROOT / "docs" / "manifold.png")
-    gaussian = curves[args.methods[0]][0]
+         ROOT / "docs" / f"{args.section}.png")
+    gaussian = curves[next(m for m in args.methods if m != "reference")][0] if set(args.methods) != {"reference"} \
+        else curves["reference"][0]
     rows = ["| lap | " + " | ".join(args.methods) + " |", "|---" * (len(args.methods) + 1) + "|"]
     for lap in range(args.laps + 1):
         cells = [f"{curves[m][lap]:.4f}" if lap < len(curves[m]) else "" for m in args.methods]
@@ -106,8 +108,8 @@ def main() -> None:
             f"(draws of q(x) = E_y q(x|y)).\n\nFinal: {summary}. Training time summed over laps (E-steps, M-steps, "
             "Gaussian fit; evaluation excluded): " + ", ".join(f"{m} {t / 60:.1f} min" for m, t in training.items())
             + ".\n\n" + "\n".join(rows)
-            + "\n\n![Sinkhorn divergence per lap](docs/manifold.png)\n")
-    write_section("manifold", body, "python benchmarks/manifold.py " + " ".join(sys.argv[1:]))
+            + f"\n\n![Sinkhorn divergence per lap](docs/{args.section}.png)\n")
+    write_section(args.section, body, "python benchmarks/manifold.py " + " ".join(sys.argv[1:]))
     print(json.dumps({"final": finals, "gaussian": gaussian, "seconds": seconds}))
 
 

@@ -60,7 +60,7 @@ class PriorEntry:
         lap = info.get("lap")
         corruption = info.get("corruption", {})
         trained_on = corruption.get("name", "?") if isinstance(corruption, dict) else str(corruption)
-        parts = [f"{self.kind} prior", f"method {method}"]
+        parts = [f"{self.kind} model" if self.kind == "conditional" else f"{self.kind} prior", f"method {method}"]
         if lap is not None:
             parts.append(f"lap {lap}")
         parts.append(f"observations: {trained_on}")
