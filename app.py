@@ -37,7 +37,7 @@ from diffem.operators import OPERATORS, LinearOperator, parse_corruption
 from diffem.posterior import PosteriorOptions
 from diffem.registry import PriorRegistry
 from diffem.restore import iterate_restoration, observe
-from diffem.samplers import MAX_STEPS, SAMPLERS
+from diffem.samplers import SAMPLERS
 
 HERE = Path(__file__).resolve().parent
 CHECKPOINTS = Path(os.environ.get("DIFFEM_CHECKPOINTS", HERE / "checkpoints"))

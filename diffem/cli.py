@@ -267,21 +267,15 @@ def command_sample(args: argparse.Namespace) -> None:
 
 
 def read_image(path: str, bundle: PriorBundle) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
-
-    from .data.image_folder import image_to_array
+    from .data.image_folder import read_image_file
 
     if len(bundle.event_shape) != 3:
         raise UsageError("restore works on image priors")
     channels, size, _ = bundle.event_shape
     try:
-        with Image.open(path) as image:
-            image.load()
-            array = image_to_array(image, size, channels)
+        array = read_image_file(path, size, channels)
     except FileNotFoundError:
         raise UsageError(f"no image file at {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise UsageError(f"cannot read image {path}: {error}") from None
     return bundle.scaling.to_model(torch.from_numpy(array))
 
 

@@ -28,6 +28,21 @@ def image_to_array(image: Image.Image, size: int, channels: int) -> np.ndarray:
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
+def read_image_file(path: str | Path, size: int, channels: int) -> np.ndarray:
+    """One image file as a ``(channels, size, size)`` array in ``[0, 1]``.
+
+    Raises ``FileNotFoundError`` if there is no file, ``ValueError`` naming the file if it cannot be decoded.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image_to_array(image, size, channels)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None
+
+
 def load_image_folder(folder: str | Path, size: int = 28, channels: int = 1, limit: int | None = None) -> Tensor:
     """All images under ``folder`` (sorted, recursive) as ``(N, channels, size, size)`` in ``[0, 1]``."""
     root = Path(folder)
@@ -38,11 +53,4 @@ def load_image_folder(folder: str | Path, size: int = 28, channels: int = 1, lim
         paths = paths[:limit]
     if not paths:
         raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root}")
-    arrays = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                arrays.append(image_to_array(image, size, channels))
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read image {path}: {error}") from None
-    return torch.from_numpy(np.stack(arrays))
+    return torch.from_numpy(np.stack([read_image_file(path, size, channels) for path in paths]))

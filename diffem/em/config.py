@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ..samplers import MAX_STEPS, SAMPLERS
 from ..guidance.krylov import SOLVERS
+from ..samplers import MAX_STEPS, SAMPLERS
+from .mstep import TrainSettings
 
 #: "reference" trains on the clean data behind the observations: an upper bound, never an EM result
 METHODS = ("em-mmps", "diffem", "reference")
@@ -22,13 +23,14 @@ class EMConfig:
     observations: str
     out: str
     laps: int = 8
-    steps_per_lap: int = 1000
-    batch_size: int = 256
-    lr: float = 2e-4
-    lr_final: float | None = None
-    ema_decay: float = 0.999
-    clip: float = 1.0
-    hflip: bool = False
+    # the M-step's settings; their defaults are TrainSettings' (one source for both)
+    steps_per_lap: int = TrainSettings.steps
+    batch_size: int = TrainSettings.batch_size
+    lr: float = TrainSettings.lr
+    lr_final: float | None = TrainSettings.lr_final
+    ema_decay: float = TrainSettings.ema_decay
+    clip: float = TrainSettings.clip
+    hflip: bool = TrainSettings.hflip
     sampler: str = "ddpm"
     sampler_steps: int = 64
     solver: str = "gmres"
@@ -68,6 +70,11 @@ class EMConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def train_settings(self, steps: int | None = None) -> TrainSettings:
+        """The M-step settings of this run (``steps`` overrides the steps per lap)."""
+        return TrainSettings(steps or self.steps_per_lap, self.batch_size, self.lr, self.lr_final, self.ema_decay,
+                             self.clip, self.hflip)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "EMConfig":

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,14 @@ def verify_folder(folder: Path) -> str | None:
         if sha256(path) != entry["sha256"]:
             return f"{name} does not match its checksum"
     return None
+
+
+@contextmanager
+def writing_verified(target: Path) -> Iterator[Path]:
+    """A staging folder that, on success, gets a manifest and replaces ``target`` whole."""
+    with atomic_directory(target) as staging:
+        yield staging
+        write_manifest(staging)
 
 
 class RunFolder:
@@ -129,12 +137,9 @@ class RunFolder:
             break
         return good
 
-    @contextmanager
-    def writing_lap(self, lap: int) -> Iterator[Path]:
+    def writing_lap(self, lap: int) -> AbstractContextManager[Path]:
         """A staging folder for lap ``lap``; on success it gets a manifest and is renamed into place."""
-        with atomic_directory(self.lap_path(lap)) as staging:
-            yield staging
-            write_manifest(staging)
+        return writing_verified(self.lap_path(lap))
 
     def prune_weights(self, keep: int) -> None:
         """Delete the weights of all but the last ``keep`` complete laps (lap 0's Gaussian stays).

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ..bundle import PriorBundle
-from ..data.observations import ObservationSet
+from ..data.observations import ObservationSet, make_observation_set
 from ..data.sources import load_clean_data
 from ..denoisers import EDMDenoiser
 from ..features import load_feature_net
@@ -41,7 +41,7 @@ from .estep import PosteriorFactory, conditional_posterior, mmps_posterior, post
 from .evaluation import LapEvaluation, PriorDraw, evaluate_lap
 from .gaussian_em import fit_gaussian, gaussian_em
 from .laps import METRICS
-from .mstep import ConditionFn, TrainSettings, train_denoiser
+from .mstep import ConditionFn, train_denoiser
 from .networks import domain_of, new_denoiser, schedule_for
 
 PRIOR_DIR = "prior"
@@ -69,8 +69,8 @@ class EMMethod:
         self.schedule = schedule_for(self.event_shape, config.sigma_max)
         self.sampler = make_sampler(config.sampler, self.schedule, config.sampler_steps)
         self.clamp = (observations.scaling.low, observations.scaling.high)
-        self.settings = TrainSettings(config.steps_per_lap, config.batch_size, config.lr, config.lr_final,
-                                      config.ema_decay, config.clip, config.hflip)
+        self.settings = config.train_settings()
+        self.features = load_feature_net(config.feature_net, device) if config.feature_net else None
 
     # --- helpers ------------------------------------------------------------------------------
     def generator(self, lap: int, stage: int) -> torch.Generator:
@@ -97,10 +97,9 @@ class EMMethod:
         return draw
 
     def evaluate(self, prior_draw: PriorDraw, posterior: PosteriorFactory, lap: int) -> LapEvaluation:
-        features = load_feature_net(self.config.feature_net, self.device) if self.config.feature_net else None
         return evaluate_lap(prior_draw, posterior, self.test, self.sampler, self.config.eval_count,
                             self.config.eval_samples, self.generator(lap, 4), self.device, self.config.sinkhorn_reg,
-                            features)
+                            self.features)
 
     def write_pictures(self, folder: Path, evaluation: LapEvaluation) -> None:
         samples = evaluation.prior_samples[:64]
@@ -116,8 +115,20 @@ class EMMethod:
             rows = torch.cat([self.test.x[:count], operator.adjoint(y), evaluation.reconstructions[:count]])
             image_grid(scaling.to_pixels(rows), columns=count).save(folder / "reconstructions.png")
 
-    def write_metrics(self, folder: Path, metrics: dict[str, Any]) -> None:
+    def finish_lap(self, folder: Path, part: str, bundle: PriorBundle, evaluation: LapEvaluation,
+                   metrics: dict[str, Any]) -> dict[str, Any]:
+        """Write a lap's model, pictures and ``metrics.json`` (with the evaluation's figures) into ``folder``."""
+        bundle.save_pretrained(folder / part)
+        self.write_pictures(folder, evaluation)
+        metrics = {**metrics, **evaluation.metrics}
         (folder / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        return metrics
+
+    def trained(self, lap: int, estep_seconds: float, mstep_seconds: float, steps: int,
+                losses: list[float], model: str) -> dict[str, Any]:
+        """The metrics every trained lap records."""
+        return {"lap": lap, "model": model, "estep_seconds": estep_seconds, "mstep_seconds": mstep_seconds,
+                "mstep_steps": steps, "losses": losses, "final_loss": losses[-1]}
 
     # --- lap 0: the Gaussian ------------------------------------------------------------------
     def gaussian_rank(self) -> int | None:
@@ -136,11 +147,8 @@ class EMMethod:
         fit_seconds = time.perf_counter() - start
         gaussian = gaussian.to(self.device)
         evaluation = self.evaluate(self.draw_prior(gaussian, 0), self.mmps(gaussian), 0)
-        self.bundle(gaussian, 0).save_pretrained(folder / PRIOR_DIR)
-        self.write_pictures(folder, evaluation)
-        metrics = {"lap": 0, "model": "gaussian", "fit_seconds": fit_seconds, **evaluation.metrics}
-        self.write_metrics(folder, metrics)
-        return metrics
+        return self.finish_lap(folder, PRIOR_DIR, self.bundle(gaussian, 0), evaluation,
+                               {"lap": 0, "model": "gaussian", "fit_seconds": fit_seconds})
 
     def mmps(self, prior: torch.nn.Module) -> PosteriorFactory:
         return mmps_posterior(prior, self.config.solver, self.config.solver_iterations, self.clamp)
@@ -156,7 +164,7 @@ class EMMethod:
 
     def train(self, denoiser: EDMDenoiser, data: Tensor, lap: int, condition: ConditionFn | None = None,
               steps: int | None = None) -> tuple[EDMDenoiser, list[float]]:
-        settings = self.settings if steps is None else TrainSettings(**{**self.settings.to_dict(), "steps": steps})
+        settings = self.settings if steps is None else self.config.train_settings(steps)
         return train_denoiser(denoiser.to(self.device), data, self.schedule, settings, self.generator(lap, 2),
                               condition, self.progress, f"lap {lap} M-step")
 
@@ -179,12 +187,8 @@ class EMMPS(EMMethod):
         ema, losses = self.train(network, samples, lap)
         mstep_seconds = time.perf_counter() - start
         evaluation = self.evaluate(self.draw_prior(ema, lap), self.mmps(ema), lap)
-        self.bundle(ema, lap).save_pretrained(folder / PRIOR_DIR)
-        self.write_pictures(folder, evaluation)
-        metrics = {"lap": lap, "model": "unconditional", "estep_seconds": estep_seconds,
-                   "mstep_seconds": mstep_seconds, "mstep_steps": self.settings.steps, "losses": losses, "final_loss": losses[-1], **evaluation.metrics}
-        self.write_metrics(folder, metrics)
-        return metrics
+        metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.steps_per_lap, losses, "unconditional")
+        return self.finish_lap(folder, PRIOR_DIR, self.bundle(ema, lap), evaluation, metrics)
 
 
 class DiffEM(EMMethod):
@@ -204,11 +208,8 @@ class DiffEM(EMMethod):
 
     def fresh_condition(self, samples: Tensor, lap: int) -> ConditionFn:
         """Fresh corruptions ``y' = A' x + eta'`` of the reconstructions, drawn once per lap."""
-        generator = make_generator(lap_seed(self.config.seed, lap, 6))
-        drawn = self.train_operator.draw(samples.shape[0], self.event_shape, generator)
-        y_fresh = torch.cat([drawn.select(slice(s, s + 4096)).observe(samples[s:s + 4096], generator)
-                             for s in range(0, samples.shape[0], 4096)]).to(self.device)
-        drawn = drawn.to(self.device)
+        fresh = make_observation_set(samples, self.train_operator, lap_seed(self.config.seed, lap, 6))
+        y_fresh, drawn = fresh.y.to(self.device), fresh.operator.to(self.device)
 
         def condition(index: Tensor, x: Tensor) -> Tensor:
             return drawn.select(index).condition(y_fresh[index])
@@ -230,14 +231,10 @@ class DiffEM(EMMethod):
         ema, losses = self.train(network, samples, lap, condition=self.fresh_condition(samples, lap))
         mstep_seconds = time.perf_counter() - start
         evaluation = self.evaluate(self.aggregate_posterior(ema, lap), self.conditional(ema), lap)
-        self.bundle(ema, lap, self.supported_operators(),
-                    train_corruption=self.train_operator.config()).save_pretrained(folder / CONDITIONAL_DIR)
-        self.write_pictures(folder, evaluation)
-        metrics = {"lap": lap, "model": "conditional", "estep_seconds": estep_seconds,
-                   "mstep_seconds": mstep_seconds, "mstep_steps": self.settings.steps, "losses": losses, "final_loss": losses[-1],
-                   "prior_from": "posterior samples of test observations", **evaluation.metrics}
-        self.write_metrics(folder, metrics)
-        return metrics
+        bundle = self.bundle(ema, lap, self.supported_operators(), train_corruption=self.train_operator.config())
+        metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.steps_per_lap, losses, "conditional")
+        metrics["prior_from"] = "posterior samples of test observations"
+        return self.finish_lap(folder, CONDITIONAL_DIR, bundle, evaluation, metrics)
 
     def aggregate_posterior(self, model: EDMDenoiser, lap: int) -> PriorDraw:
         """Draws of ``q(x) = E_y q(x | y)``: one conditional sample for each of ``n`` test observations."""
@@ -260,14 +257,10 @@ class DiffEM(EMMethod):
         ema, losses = self.train(network, samples, lap + 1, steps=self.config.final_prior_steps)
         mstep_seconds = time.perf_counter() - start
         evaluation = self.evaluate(self.draw_prior(ema, lap + 1), self.mmps(ema), lap + 1)
-        self.bundle(ema, lap, trained_on="reconstructions of the last conditional model").save_pretrained(
-            folder / PRIOR_DIR)
-        self.write_pictures(folder, evaluation)
-        metrics = {"lap": lap, "model": "unconditional (from the last DiffEM reconstructions)",
-                   "estep_seconds": estep_seconds, "mstep_seconds": mstep_seconds, "mstep_steps": self.settings.steps, "losses": losses,
-                   "final_loss": losses[-1], **evaluation.metrics}
-        self.write_metrics(folder, metrics)
-        return metrics
+        bundle = self.bundle(ema, lap, trained_on="reconstructions of the last conditional model")
+        metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.final_prior_steps, losses,
+                               "unconditional (from the last DiffEM reconstructions)")
+        return self.finish_lap(folder, PRIOR_DIR, bundle, evaluation, metrics)
 
 
 class CleanReference(EMMPS):

@@ -9,17 +9,15 @@ file (observations and operator parameters); the held-out test file serves evalu
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..atomic import atomic_directory
 from ..data.observations import TEST_FILE, load_observation_set
 from .config import EMConfig
-from .laps import RunError, RunFolder, verify_folder, write_manifest
+from .laps import RunError, RunFolder, verify_folder, writing_verified
 from .methods import METHOD_CLASSES, DiffEM, EMMethod
 
 FINAL_DIR = "final"
@@ -47,7 +45,7 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
     folder = RunFolder(config.out)
     folder.start(config.to_dict(), resume, config.fixed_keys())
     done = folder.complete_laps(repair=True)
-    final_ready = isinstance(config, EMConfig) and config.method == "diffem" and config.final_prior_steps > 0
+    final_ready = config.method == "diffem" and config.final_prior_steps > 0
     final_path = folder.root / FINAL_DIR
     if done and done[-1] >= config.laps and (not final_ready or verify_folder(final_path) is None):
         log(f"diffem: {config.out} already has {done[-1]} laps; nothing to do")
@@ -74,11 +72,9 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
         log(_summary(metrics))
         if keep_weights is not None:
             folder.prune_weights(keep_weights)
-    if isinstance(method, DiffEM) and config.final_prior_steps > 0 and verify_folder(final_path) is not None:
-        shutil.rmtree(final_path, ignore_errors=True)
-        with atomic_directory(final_path) as staging:
+    if final_ready and isinstance(method, DiffEM) and verify_folder(final_path) is not None:
+        with writing_verified(final_path) as staging:
             metrics = method.final_prior(folder.lap_path(config.laps), staging, config.laps)
-            write_manifest(staging)
         log("final prior: " + _summary(metrics))
     return folder
 
