@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # How the shipped Fashion-MNIST priors are trained (issue 4). Every run resumes from its last
 # complete lap, so this script can be re-run (on a GPU machine or the CPU) to continue training.
-#   RUNS=runs/fashion TIME_LIMIT=480 LAPS=40 bash checkpoints/train.sh
+#   RUNS=runs/fashion TIME_LIMIT=480 PRECISION=bf16 bash checkpoints/train.sh
+# The five runs share one GPU (they run concurrently: the small UNet alone does not fill an H100).
+# diffem-mask-own (fresh corruptions from the observations' own family) is the ablation of
+# diffem-mask (fresh corruptions from a wider mask family) and runs ABLATION_LAPS laps only.
 set -euo pipefail
 RUNS=${RUNS:-runs/fashion}
 TIME_LIMIT=${TIME_LIMIT:-480}
-LAPS=${LAPS:-40}
+LAPS=${LAPS:-6}
+ABLATION_LAPS=${ABLATION_LAPS:-2}
 OBSERVATIONS=${OBSERVATIONS:-30000}
-STEPS=${STEPS:-1000}
+STEPS=${STEPS:-2000}
+FINAL_PRIOR_STEPS=${FINAL_PRIOR_STEPS:-4000}
+PRECISION=${PRECISION:-fp32}
+KILL_AFTER=${KILL_AFTER:-$((TIME_LIMIT + 120))}  # a lap cut off here is redone on the next resume
 ONLY=${ONLY:-"em-mmps-mask diffem-mask diffem-mask-own diffem-blur reference"}
 PY=${PYTHON:-python3}
 mkdir -p "$RUNS"
@@ -20,19 +27,20 @@ make_set mask mask:0.75
 make_set blur blur:2
 [ -f "$RUNS/features/config.json" ] || $PY -m diffem train-features --out "$RUNS/features" --epochs 8
 
-COMMON=(--laps "$LAPS" --steps-per-lap "$STEPS" --batch-size 1024 --lr 1e-3 --sampler-steps 32 --estep-batch 2048
-        --preset small --eval-count 256 --eval-samples 1000 --feature-net "$RUNS/features" --quiet --resume
-        --time-limit "$TIME_LIMIT" --keep-weights 1)
+COMMON=(--steps-per-lap "$STEPS" --batch-size 256 --lr 5e-4 --lr-final 5e-5 --sampler-steps 32 --estep-batch 4096
+        --preset small --precision "$PRECISION" --eval-count 256 --eval-samples 1000 --feature-net "$RUNS/features"
+        --quiet --resume --time-limit "$TIME_LIMIT" --keep-weights 1)
 train() {  # name, then train arguments
     local name=$1; shift
     case " $ONLY " in *" $name "*) ;; *) return 0 ;; esac
-    timeout $((TIME_LIMIT + 120)) $PY -m diffem train --out "$RUNS/$name" "${COMMON[@]}" "$@" > "$RUNS/$name.log" 2>&1 \
+    timeout -s KILL "$KILL_AFTER" $PY -m diffem train --out "$RUNS/$name" "${COMMON[@]}" "$@" > "$RUNS/$name.log" 2>&1 \
         || echo "$name stopped with status $?" >> "$RUNS/$name.log"
 }
-train em-mmps-mask --method em-mmps --observations "$RUNS/obs-mask" --hflip &
-train diffem-mask --method diffem --observations "$RUNS/obs-mask" --train-corruption mask-family &
-train diffem-mask-own --method diffem --observations "$RUNS/obs-mask" &
-train diffem-blur --method diffem --observations "$RUNS/obs-blur" &
-train reference --method reference --observations "$RUNS/obs-mask" --hflip &
+train em-mmps-mask --laps "$LAPS" --method em-mmps --observations "$RUNS/obs-mask" --hflip &
+train diffem-mask --laps "$LAPS" --method diffem --observations "$RUNS/obs-mask" --train-corruption mask-family \
+    --final-prior-steps "$FINAL_PRIOR_STEPS" &
+train diffem-mask-own --laps "$ABLATION_LAPS" --method diffem --observations "$RUNS/obs-mask" &
+train diffem-blur --laps "$LAPS" --method diffem --observations "$RUNS/obs-blur" &
+train reference --laps "$LAPS" --method reference --observations "$RUNS/obs-mask" --hflip &
 wait
 tail -n 3 "$RUNS"/*.log

@@ -17,6 +17,7 @@ import torch
 from .bundle import BundleError, PriorBundle
 from .em.config import METHODS, EMConfig
 from .em.laps import RunError
+from .em.mstep import PRECISIONS
 from .operators import OPERATORS, parse_corruption
 from .posterior import POSTERIOR_METHODS, PosteriorOptions
 from .samplers import SAMPLERS
@@ -108,6 +109,8 @@ def build_parser() -> Parser:
     train.add_argument("--lr-final", type=positive_float, help="learning rate at the end of each lap (linear decay)")
     train.add_argument("--ema-decay", type=float, default=0.999)
     train.add_argument("--hflip", action="store_true", help="random horizontal flips (images)")
+    train.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                       help="M-step forward pass: fp32, or bf16 autocast (GPU)")
     train.add_argument("--sampler", default="ddpm", choices=sorted(SAMPLERS))
     train.add_argument("--sampler-steps", type=positive_int, default=64)
     train.add_argument("--solver", default="gmres", choices=["cg", "gmres"])
@@ -214,7 +217,7 @@ def command_train(args: argparse.Namespace) -> None:
     config = EMConfig(
         method=args.method, observations=str(observations), out=args.out, laps=args.laps,
         steps_per_lap=args.steps_per_lap, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
-        ema_decay=args.ema_decay, hflip=args.hflip, sampler=args.sampler, sampler_steps=args.sampler_steps,
+        ema_decay=args.ema_decay, hflip=args.hflip, precision=args.precision, sampler=args.sampler, sampler_steps=args.sampler_steps,
         solver=args.solver, solver_iterations=args.iterations, estep_batch=args.estep_batch,
         gaussian_iterations=args.gaussian_iterations, gaussian_rank=args.gaussian_rank, preset=args.preset,
         hidden_features=args.hidden_features, hidden_layers=args.hidden_layers, sigma_max=args.sigma_max,

@@ -14,7 +14,8 @@ METHODS = ("em-mmps", "diffem", "reference")
 
 #: settings that may change when a run is resumed (the others must match)
 #: (each lap's metrics.json records the M-step length it used)
-RESUMABLE_CHANGES = ("laps", "steps_per_lap", "final_prior_steps", "estep_batch", "eval_samples", "eval_count")
+RESUMABLE_CHANGES = ("laps", "steps_per_lap", "final_prior_steps", "estep_batch", "eval_samples", "eval_count",
+                     "precision")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class EMConfig:
     ema_decay: float = TrainSettings.ema_decay
     clip: float = TrainSettings.clip
     hflip: bool = TrainSettings.hflip
+    precision: str = TrainSettings.precision
     sampler: str = "ddpm"
     sampler_steps: int = 64
     solver: str = "gmres"
@@ -74,7 +76,7 @@ class EMConfig:
     def train_settings(self, steps: int | None = None) -> TrainSettings:
         """The M-step settings of this run (``steps`` overrides the steps per lap)."""
         return TrainSettings(steps or self.steps_per_lap, self.batch_size, self.lr, self.lr_final, self.ema_decay,
-                             self.clip, self.hflip)
+                             self.clip, self.hflip, self.precision)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "EMConfig":
