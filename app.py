@@ -511,7 +511,9 @@ def build_demo() -> gr.Blocks:
                 unconditional = REGISTRY.names("unconditional")
                 compare_prior = gr.Dropdown(unconditional, value=unconditional[0] if unconditional else None,
                                             label="Prior for MMPS", allow_custom_value=True)
-                compare_conditional = gr.Dropdown([""] + REGISTRY.names("conditional"), value="",
+                conditional = REGISTRY.names("conditional")
+                maskable = [n for n in conditional if "mask" in REGISTRY.entry(n).operators]
+                compare_conditional = gr.Dropdown([""] + conditional, value=(maskable or [""])[0],
                                                   label="Conditional model", allow_custom_value=True)
                 compare_steps = gr.Number(64, precision=0, label="Steps")
                 compare_iterations = gr.Slider(1, 10, value=1, step=1, label="MMPS iterations")

@@ -39,12 +39,37 @@ def hardware() -> str:
     return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def write_section(name: str, body: str, command: str) -> None:
-    """Replace (or append) the section ``name`` of BENCHMARKS.md, stamped with command, hardware, date."""
-    stamp = (f"Command: `{command}`  \nHardware: {hardware()}  \n"
-             f"Date: {datetime.date.today().isoformat()}\n")
+def write_section(name: str, body: str, command: str, measured_on: str | None = None,
+                  date: str | None = None) -> None:
+    """Replace (or append) the section ``name`` of BENCHMARKS.md, stamped with command, hardware, date.
+
+    ``measured_on`` and ``date`` describe results measured elsewhere (default: this machine, today).
+    """
+    stamp = (f"Command: `{command}`  \nHardware: {measured_on or hardware()}  \n"
+             f"Date: {date or datetime.date.today().isoformat()}\n")
     section = f"<!-- {name}:start -->\n{stamp}\n{body.rstrip()}\n<!-- {name}:end -->"
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + f"\n\n{section}\n"
     BENCHMARKS_MD.write_text(text)
+
+
+def plot_curves(curves: dict[str, list[float]], path: Path, ylabel: str, title: str, log: bool = True) -> None:
+    """One line per curve against the lap number, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, values in curves.items():
+        axis.plot(range(len(values)), values, marker="o", markersize=3, label=name)
+    if log:
+        axis.set_yscale("log")
+    axis.set_xlabel("lap")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)

@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--skip", nargs="*", default=[], help="run names to leave out")
     args = parser.parse_args()
     runs = Path(args.runs)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -72,11 +73,13 @@ def main() -> None:
     def prior(bundle: PriorBundle, test: Any) -> dict[str, Any]:
         return evaluate_prior(bundle, test, args.prior_samples, args.steps, seed=0, features=features)
 
+    skip = set(args.skip)
     gaussian = PriorBundle.from_pretrained(runs / "em-mmps-mask" / "laps" / "lap-0000" / "prior", device=device)
-    record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
+    if "gaussian-mask" not in skip:
+        record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
     for name, corruption in (("em-mmps-mask", "mask"), ("reference", "mask")):
         path = last_lap_with(RunFolder(runs / name), "prior")
-        if path is None:
+        if path is None or name in skip:
             continue
         bundle = PriorBundle.from_pretrained(path, device=device)
         entry: dict[str, Any] = {"path": str(path), "prior": prior(bundle, tests[corruption])}
@@ -89,13 +92,16 @@ def main() -> None:
     for name, corruption in (("diffem-mask", "mask"), ("diffem-mask-own", "mask"), ("diffem-blur", "blur")):
         run = RunFolder(runs / name)
         path = last_lap_with(run, "conditional")
-        if path is None:
+        if path is None or name in skip:
             continue
         bundle = PriorBundle.from_pretrained(path, device=device)
         entry = {"path": str(path), "conditional": posterior(bundle, tests[corruption], "conditional")}
         if corruption == "mask":
             for spec, test in extra_tests.items():
-                entry[f"conditional_{spec}"] = posterior(bundle, test, "conditional")
+                try:
+                    entry[f"conditional_{spec}"] = posterior(bundle, test, "conditional")
+                except ValueError as error:
+                    entry[f"conditional_{spec}"] = {"error": str(error)}
         final = run.root / "final" / "prior"
         if (final / "diffem.json").is_file():
             prior_bundle = PriorBundle.from_pretrained(final, device=device)

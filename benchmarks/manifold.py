@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import write_section  # noqa: E402
+from common import plot_curves, write_section  # noqa: E402
 
 from diffem.data import make_manifold  # noqa: E402
 from diffem.data.observations import make_observation_set, save_observation_set  # noqa: E402
@@ -40,25 +40,6 @@ def make_observations(folder: Path, count: int, test_count: int) -> None:
     train = make_observation_set(make_manifold(count, seed=1), operator, seed=3, info=info)
     test = make_observation_set(make_manifold(test_count, seed=2), operator, seed=4, info=info, keep_clean=True)
     save_observation_set(folder, train, test)
-
-
-def plot(curves: dict[str, list[float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
-    for name, values in curves.items():
-        axis.plot(range(len(values)), values, marker="o", markersize=3, label=name)
-    axis.set_yscale("log")
-    axis.set_xlabel("lap")
-    axis.set_ylabel("Sinkhorn divergence to held-out truth")
-    axis.set_title("Toy manifold: learning from 2-D projections")
-    axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
 
 
 def main() -> None:
@@ -86,8 +67,9 @@ def main() -> None:
         run_em(config, device="cpu", resume=True, progress=False, log=lambda m, name=method: print(f"[{name}] {m}", flush=True))
         seconds[method] = time.perf_counter() - start
     curves = {m: [lap["sinkhorn"] for lap in RunFolder(work / m).history()] for m in args.methods}
-    plot({("clean-data reference" if m == "reference" else m): v for m, v in curves.items()},
-         ROOT / "docs" / f"{args.section}.png")
+    plot_curves({("clean-data reference" if m == "reference" else m): v for m, v in curves.items()},
+                ROOT / "docs" / f"{args.section}.png", "Sinkhorn divergence to held-out truth",
+                "Toy manifold: learning from 2-D projections")
     gaussian = curves[next(m for m in args.methods if m != "reference")][0] if set(args.methods) != {"reference"} \
         else curves["reference"][0]
     rows = ["| lap | " + " | ".join(args.methods) + " |", "|---" * (len(args.methods) + 1) + "|"]

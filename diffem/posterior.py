@@ -15,7 +15,7 @@ from torch import Tensor
 from .bundle import PriorBundle
 from .denoisers import Denoiser
 from .guidance import ConditionalPosteriorDenoiser, DPSDenoiser, MMPSDenoiser
-from .operators import LinearOperator
+from .operators import LinearOperator, served_operators
 
 POSTERIOR_METHODS = ("mmps", "dps", "conditional", "prior")
 
@@ -43,7 +43,7 @@ def make_posterior(bundle: PriorBundle, method: str, operator: LinearOperator | 
         return bundle.denoiser
     if operator is None or y is None:
         raise ValueError(f"{method} needs an observation and its operator")
-    if conditional and bundle.operators and operator.name not in bundle.operators:
+    if conditional and bundle.operators and operator.name not in served_operators(bundle.operators):
         raise ValueError(f"this conditional model was trained for {', '.join(bundle.operators)}, "
                          f"not {operator.name}; use an unconditional prior with mmps")
     if method == "mmps":

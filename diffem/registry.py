@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .bundle import BundleError, PriorBundle, list_bundles, read_bundle_config, resolve_bundle_folder
-from .operators import OPERATORS, MaskingOperator
+from .operators import OPERATORS, served_operators
 
 UNCONDITIONAL_METHODS = ("mmps", "dps", "prior")
 
@@ -49,10 +49,7 @@ class PriorEntry:
         usable = sorted(name for name, cls in OPERATORS.items() if cls.domain == domain)
         if self.kind != "conditional":
             return usable
-        trained = list(self.config.get("operators", []))
-        if any(issubclass(OPERATORS[n], MaskingOperator) for n in trained if n in OPERATORS) and "mask-family" in trained:
-            trained += ["box", "user-mask", "mask"]
-        return sorted(set(trained) & set(usable))
+        return sorted(set(served_operators(self.config.get("operators", []))) & set(usable))
 
     def describe(self) -> str:
         info = self.config.get("info", {})

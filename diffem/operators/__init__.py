@@ -5,7 +5,7 @@ from .blur import GaussianBlur
 from .box_mask import BoxMask
 from .downsample import Downsample
 from .identity import Denoise
-from .mask_family import MaskFamily
+from .mask_family import MaskFamily, served_operators
 from .masking import MaskingOperator
 from .projection import RandomProjection
 from .random_mask import RandomMask
@@ -14,5 +14,5 @@ from .user_mask import UserMask
 __all__ = [
     "OPERATORS", "LinearOperator", "operator_from_config", "parse_corruption", "register_operator",
     "GaussianBlur", "BoxMask", "Downsample", "Denoise", "MaskFamily", "MaskingOperator", "RandomProjection",
-    "RandomMask", "UserMask",
+    "RandomMask", "UserMask", "served_operators",
 ]

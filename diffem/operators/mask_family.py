@@ -12,14 +12,14 @@ Each sample's mask ``m`` is drawn from one of three kinds, with equal probabilit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..rng import rand
-from .base import register_operator
+from .base import OPERATORS, register_operator
 from .masking import MaskingOperator
 
 
@@ -81,3 +81,14 @@ class MaskFamily(MaskingOperator):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"ratio_low": self.ratio_low, "ratio_high": self.ratio_high}
+
+
+def served_operators(trained: Iterable[str]) -> list[str]:
+    """The operators a conditional model trained on ``trained`` restores.
+
+    Those it was trained on, and every masking operator when the mask family is among them.
+    """
+    served = set(trained)
+    if MaskFamily.name in served:
+        served |= {name for name, cls in OPERATORS.items() if issubclass(cls, MaskingOperator)}
+    return sorted(served)

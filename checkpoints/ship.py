@@ -1,0 +1,299 @@
+"""Ship the trained Fashion-MNIST priors: copy bundles out of the runs, write model cards and the report.
+
+Reads the run folders of ``checkpoints/train.sh`` (their per-lap ``metrics.json``) and the JSON of
+``benchmarks/fashion_eval.py``; writes ``checkpoints/<name>/`` (bundle, sample grid, ``README.md``
+model card), ``checkpoints/fashion-features/``, the ``fashion`` section of BENCHMARKS.md and
+``docs/fashion.png``. Nothing here is measured: every figure comes from those files.
+
+    python checkpoints/ship.py --runs runs/fashion --eval benchmarks/results/fashion-h100.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import plot_curves, write_section  # noqa: E402
+from diffem.atomic import atomic_directory  # noqa: E402
+from diffem.em.laps import RunFolder, verify_folder  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Shipped:
+    name: str
+    run: str
+    part: str  # "prior" or "conditional"
+    title: str
+    corruption: str
+    tags: tuple[str, ...]
+    upper_bound: bool = False
+
+
+SHIPPED = (
+    Shipped("em-mmps-fashion-mask75", "em-mmps-mask", "prior",
+            "EM-MMPS prior learned from 75 %-masked Fashion-MNIST", "mask 75 %", ("em-mmps", "inpainting")),
+    Shipped("diffem-fashion-mask75", "diffem-mask", "conditional",
+            "DiffEM conditional model learned from 75 %-masked Fashion-MNIST", "mask 75 %", ("diffem", "inpainting")),
+    Shipped("diffem-fashion-blur2", "diffem-blur", "conditional",
+            "DiffEM conditional model learned from blurred Fashion-MNIST", "blur sigma 2 px", ("diffem", "deblurring")),
+    Shipped("reference-fashion-clean", "reference", "prior",
+            "Reference prior trained on CLEAN Fashion-MNIST (upper bound, not an EM result)", "none (clean)",
+            ("reference",), upper_bound=True),
+)
+
+#: eval JSON key -> (test corruption, sampler) for the posterior tables
+POSTERIOR_ROWS = {
+    "mmps_k1": ("mask 75 %", "MMPS (GMRES, k = 1)"),
+    "mmps_k3": ("mask 75 %", "MMPS (GMRES, k = 3)"),
+    "dps": ("mask 75 %", "DPS"),
+    "mmps_k1_blur": ("blur sigma 2 px", "MMPS (GMRES, k = 1)"),
+    "conditional": (None, "conditional"),
+    "conditional_mask:0.5": ("mask 50 % (not trained on)", "conditional"),
+    "conditional_box:0.4": ("box 40 %", "conditional"),
+}
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
+
+
+def posterior_table(entry: dict[str, Any], own_corruption: str) -> str:
+    lines = ["| test observations | sampler | PSNR (1 sample) | SSIM (1 sample) | PSNR (mean of 8) | SSIM (mean of 8) "
+             "| ms / image |", "|---|---|---|---|---|---|---|"]
+    for key, (corruption, sampler) in POSTERIOR_ROWS.items():
+        result = entry.get(key)
+        if not isinstance(result, dict):
+            continue
+        if "error" in result:
+            lines.append(f"| {corruption or own_corruption} | {sampler} | not supported by this eval run | | | | |")
+            continue
+        lines.append(f"| {corruption or own_corruption} | {sampler} | {fmt(result['psnr_single'])} | "
+                     f"{fmt(result['ssim_single'], 3)} | {fmt(result['psnr_mean'])} | {fmt(result['ssim_mean'], 3)} | "
+                     f"{fmt(1000 * result['seconds_per_image'], 1)} |")
+    return "\n".join(lines)
+
+
+def lap_table(history: list[dict[str, Any]]) -> str:
+    lines = ["| lap | model | training loss | FD (features, 1,000 samples) | posterior PSNR (256 test obs.) | "
+             "posterior SSIM | E-step s | M-step s |", "|---|---|---|---|---|---|---|---|"]
+    for m in history:
+        lines.append(f"| {m['lap']} | {m.get('model', '-')} | {fmt(m.get('final_loss'), 4)} | "
+                     f"{fmt(m.get('frechet_features'), 1)} | {fmt(m.get('posterior_psnr'))} | "
+                     f"{fmt(m.get('posterior_ssim'), 3)} | {fmt(m.get('estep_seconds', m.get('fit_seconds')), 0)} | "
+                     f"{fmt(m.get('mstep_seconds'), 0)} |")
+    return "\n".join(lines)
+
+
+def compute_seconds(history: list[dict[str, Any]]) -> float:
+    keys = ("fit_seconds", "estep_seconds", "mstep_seconds")
+    return sum(float(m.get(k, 0.0)) for m in history for k in keys)
+
+
+def model_card(item: Shipped, run: RunFolder, lap: int, entry: dict[str, Any], evaluation: dict[str, Any]) -> str:
+    config = run.config() or {}
+    history = run.history()
+    fd = entry.get("prior", {}).get("frechet_features")
+    settings = evaluation["settings"]
+    tags = "\n".join(f"- {t}" for t in ("diffusion", "expectation-maximization", "inverse-problems", *item.tags))
+    kind = "conditional model q(x | y)" if item.part == "conditional" else "unconditional prior"
+    warning = ("\n> **Upper bound.** This prior was trained on the clean training images behind the "
+               "observations. It is the yardstick for the EM priors, never an EM result.\n" if item.upper_bound else "")
+    prior_line = (f"- Fréchet distance (feature network, {settings['prior_samples']:,} prior samples vs the "
+                  f"10,000 clean test images, {settings['steps']} DDPM steps): **{fmt(fd, 1)}**\n" if fd is not None else
+                  "- Prior quality: a conditional model has no unconditional samples; its per-lap FD below is for "
+                  "posterior samples of held-out test observations (the aggregate posterior).\n")
+    load = ("bundle = PriorBundle.from_pretrained(\"checkpoints/{0}\")\n"
+            "# python -m diffem restore --prior checkpoints/{0} --method {1} --image IMAGE.png "
+            "--corruption CORRUPTION --out OUT").format(
+                item.name, "conditional" if item.part == "conditional" else "mmps")
+    return f"""---
+library_name: diffem
+license: mit
+datasets:
+- zalando-datasets/fashion_mnist
+tags:
+{tags}
+---
+
+# {item.name}: {item.title}
+{warning}
+A diffem {kind} for 28x28 grey Fashion-MNIST images on the [-2, 2] scale, a `small` diffusers
+UNet2DModel (1.1 M parameters) inside an EDM-preconditioned denoiser (VE schedule, sigma 1e-3 to 100).
+
+## Training
+- Data: the first 30,000 Fashion-MNIST training images, seen only through their corruption
+  ({item.corruption}, sigma_y = 0.01, one fixed corruption per image, seed 0); the held-out test set
+  serves evaluation only.
+- Method: `{config.get('method')}`, lap {lap} of a run with laps of {config.get('steps_per_lap')} Adam steps
+  (batch {config.get('batch_size')}, lr {config.get('lr')} -> {config.get('lr_final')}, EMA {config.get('ema_decay')}
+  with warm-up, gradient clip {config.get('clip')}, bf16 autocast), E-steps of {config.get('sampler_steps')} DDPM steps
+  {'(MMPS, GMRES k = 1)' if config.get('method') == 'em-mmps' else '(the conditional model)' if config.get('method') == 'diffem' else '(none: clean data)'}.
+  Lap 0 is the closed-form Gaussian EM fit (rank 64 + diagonal).
+{'- Fresh corruptions in the M-step: ' + json.dumps(config.get('train_corruption')) + ' (a mask family: random pixels 30-95 %, boxes, strokes), so the model also serves box masks and drawn masks.' + chr(10) if config.get('train_corruption') else ''}- Compute: {compute_seconds(history) / 60:.0f} minutes of {evaluation['device']} time summed over laps, while four other
+  runs shared the GPU (`checkpoints/train.sh`, `PRECISION=bf16`).
+- Why this size: the GPU budget of one session (30 minutes for all five runs) — a larger UNet or more laps
+  would be better; every run resumes from its last lap (`bash checkpoints/train.sh`).
+
+## Quality (measured on {evaluation['device']}, {evaluation.get('date', '')})
+{prior_line}
+Posterior samples of the first {settings['count']:,} held-out test observations, {settings['steps']} DDPM steps,
+{settings['samples']} samples each; ms / image is the batched wall time (batch {settings['count']}):
+
+{posterior_table(entry, item.corruption)}
+
+Per lap (from the run's `metrics.json`; FD on 1,000 samples, 32-step sampler):
+
+{lap_table(history)}
+
+![samples](samples.png)
+
+## Use
+```python
+from diffem import PriorBundle
+{load}
+```
+Command that measured the tables: `{evaluation.get('command', 'python benchmarks/fashion_eval.py')}`.
+"""
+
+
+def copy_bundle(source: Path, target: Path, pictures: Path, card: str) -> None:
+    """Replace ``target`` whole (atomically) by the bundle folder, the lap's pictures and a model card."""
+    with atomic_directory(target) as staging:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        for picture in ("samples.png", "reconstructions.png"):
+            if (pictures / picture).is_file():
+                shutil.copy2(pictures / picture, staging / picture)
+        (staging / "README.md").write_text(card)
+
+
+def last_lap_with(run: RunFolder, part: str) -> int:
+    for lap in reversed(run.complete_laps()):
+        if (run.lap_path(lap) / part / "diffem.json").is_file():
+            return lap
+    raise SystemExit(f"{run.root} has no complete lap with a {part}")
+
+
+def ship_features(runs: Path, out: Path) -> None:
+    config = json.loads((runs / "features" / "config.json").read_text())
+    accuracy = config["info"]["test_accuracy"]
+    copy_bundle(runs / "features", out / "fashion-features", runs / "features", f"""---
+library_name: diffem
+license: mit
+datasets:
+- zalando-datasets/fashion_mnist
+tags:
+- image-classification
+- evaluation
+---
+
+# fashion-features: the feature network behind diffem's Fréchet distances
+
+## What it is
+A small CNN classifier (width {config['width']}) trained for {config['info']['epochs']} epochs on the clean
+Fashion-MNIST training images (`python -m diffem train-features`). Test accuracy: **{accuracy:.4f}** on
+the 10,000 test images. Its penultimate features replace Inception's in the Fréchet distances of
+BENCHMARKS.md and the model cards. It is used for evaluation only, never for training a prior.
+
+## Use
+```python
+from diffem.features import load_feature_net
+features = load_feature_net("checkpoints/fashion-features", "cpu")
+```
+""")
+
+
+def targets(models: dict[str, Any], runs: Path) -> str:
+    """Issue 4's targets, checked against the measured figures."""
+    em, reference, conditional = models["em-mmps-mask"], models["reference"], models["diffem-mask"]["conditional"]
+    ratio = em["prior"]["frechet_features"] / reference["prior"]["frechet_features"]
+    gain = em["mmps_k1"]["psnr_single"] - em["dps"]["psnr_single"]
+    speed = em["mmps_k1"]["seconds_per_image"] / conditional["seconds_per_image"]
+    gap = em["mmps_k1"]["psnr_single"] - conditional["psnr_single"]
+    family = {m["lap"]: m for m in RunFolder(runs / "diffem-mask").history()}
+    own = {m["lap"]: m for m in RunFolder(runs / "diffem-mask-own").history()}
+    common = max(set(family) & set(own))
+    met = {True: "met", False: "missed"}
+    return f"""| target | measured | |
+|---|---|---|
+| EM-MMPS prior FD within 3x of the reference | {ratio:.2f}x | {met[ratio <= 3]} |
+| MMPS PSNR >= DPS + 1 dB at equal steps (64) | {gain:+.2f} dB | {met[gain >= 1]} |
+| conditional >= 2.5x faster per image than MMPS k = 1 (64 steps) | {speed:.2f}x | {met[speed >= 2.5]} |
+| conditional PSNR within 1 dB of MMPS k = 1 (single samples) | {-gap:+.2f} dB | {met[abs(gap) <= 1]} |
+
+Cost of the wider mask family on the observed corruption (75 % masks), at equal laps ({common}):
+posterior PSNR on 256 test observations {family[common]['posterior_psnr']:.2f} dB (family) vs
+{own[common]['posterior_psnr']:.2f} dB (own masks only); FD of the aggregate posterior
+{family[common]['frechet_features']:.1f} vs {own[common]['frechet_features']:.1f}."""
+
+
+def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
+    curves = {}
+    labels = {"em-mmps-mask": "EM-MMPS (mask 75 %)", "diffem-mask": "DiffEM (mask 75 %, aggregate posterior)",
+              "diffem-mask-own": "DiffEM, own masks only (ablation)", "diffem-blur": "DiffEM (blur, aggregate posterior)",
+              "reference": "clean-data reference (upper bound)"}
+    for run_name, label in labels.items():
+        history = RunFolder(runs / run_name).history()
+        if history:
+            curves[label] = [m["frechet_features"] for m in history]
+    plot_curves(curves, ROOT / "docs" / "fashion.png", "Fréchet distance (feature net, 1,000 samples)",
+                "Fashion-MNIST: prior quality per lap")
+    models = evaluation["models"]
+    rows = ["| prior | lap | FD (10,000 samples) | ratio to reference |", "|---|---|---|---|"]
+    reference = models.get("reference", {}).get("prior", {}).get("frechet_features")
+    for key, label in (("gaussian-mask", "Gaussian (lap 0, mask 75 %)"), ("em-mmps-mask", "EM-MMPS (mask 75 %)"),
+                       ("reference", "clean-data reference")):
+        entry = models.get(key, {})
+        fd = entry.get("prior", {}).get("frechet_features")
+        lap = Path(entry["path"]).parent.name.removeprefix("lap-").lstrip("0") or "0" if "path" in entry else "0"
+        ratio = f"{fd / reference:.2f}x" if fd and reference else "-"
+        rows.append(f"| {label} | {lap} | {fmt(fd, 1)} | {ratio} |")
+    own = {"gaussian-mask": "mask 75 %", "diffem-mask": "mask 75 %", "diffem-mask-own": "mask 75 %",
+           "diffem-blur": "blur sigma 2 px"}
+    tables = [f"### {key}\n\n{posterior_table(entry, own.get(key, 'mask 75 %'))}" for key, entry in models.items()]
+    body = f"""Fashion-MNIST priors of `checkpoints/train.sh` (30,000 training observations, small UNet, bf16 M-step,
+five runs sharing one GPU), evaluated by `benchmarks/fashion_eval.py`: {evaluation['settings']['prior_samples']:,}
+prior samples against the 10,000 clean test images (Fréchet distance on the `fashion-features` network),
+and {evaluation['settings']['count']:,} held-out test observations x {evaluation['settings']['samples']} posterior samples at
+{evaluation['settings']['steps']} DDPM steps. Per-lap curves: `docs/fashion.png`. Results: `benchmarks/results/fashion-h100.json`.
+
+{chr(10).join(rows)}
+
+{targets(models, runs)}
+
+{(chr(10) * 2).join(tables)}
+"""
+    write_section("fashion", body, command, measured_on=f"GPU {evaluation['device']} (device machine)",
+                  date=evaluation.get("date"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "fashion")
+    parser.add_argument("--eval", type=Path, default=ROOT / "benchmarks" / "results" / "fashion-h100.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "checkpoints")
+    args = parser.parse_args()
+    evaluation = json.loads(args.eval.read_text())
+    for item in SHIPPED:
+        run = RunFolder(args.runs / item.run)
+        lap = last_lap_with(run, item.part)
+        problem = verify_folder(run.lap_path(lap))
+        if problem is not None:
+            raise SystemExit(f"{run.lap_path(lap)} is not a complete lap: {problem}")
+        card = model_card(item, run, lap, evaluation["models"].get(item.run, {}), evaluation)
+        copy_bundle(run.lap_path(lap) / item.part, args.out / item.name, run.lap_path(lap), card)
+        print(f"shipped {item.name} (lap {lap})")
+    ship_features(args.runs, args.out)
+    report(args.runs, evaluation, "python checkpoints/ship.py")
+
+
+if __name__ == "__main__":
+    main()
