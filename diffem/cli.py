@@ -23,6 +23,7 @@ from .posterior import POSTERIOR_METHODS, PosteriorOptions
 from .samplers import SAMPLERS
 
 EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 1
 
 
 class UsageError(Exception):
@@ -355,6 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"diffem: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # disk full, permissions: the environment, not the arguments
+        print(f"diffem: error: cannot write or read a file: {error}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         print("diffem: interrupted", file=sys.stderr)
         return 130

@@ -128,3 +128,31 @@ def test_hub_ids_load_from_the_local_cache(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     assert PriorBundle.from_pretrained("someone/tiny-prior", device="cpu").kind == "unconditional"
+
+
+class PlantedPickle:
+    """Unpickling this touches ``marker``: proof that a planted pickle was (never) loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("keep_safetensors", [True, False])
+def test_a_planted_pickle_is_never_unpickled(tmp_path: Path, keep_safetensors: bool) -> None:
+    import pickle
+
+    unet_bundle().save_pretrained(tmp_path / "prior")
+    backbone = tmp_path / "prior" / "backbone"
+    marker = tmp_path / "unpickled"
+    for name in ("diffusion_pytorch_model.bin", "pytorch_model.bin", "model.pt", "model.ckpt"):
+        (backbone / name).write_bytes(pickle.dumps(PlantedPickle(marker)))
+    if keep_safetensors:
+        PriorBundle.from_pretrained(tmp_path / "prior", device="cpu")
+    else:
+        (backbone / "diffusion_pytorch_model.safetensors").unlink()
+        with pytest.raises(BundleError, match="pickled weights are never loaded"):
+            PriorBundle.from_pretrained(tmp_path / "prior", device="cpu")
+    assert not marker.exists()
