@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -78,10 +79,19 @@ def use_folders(checkpoints: Path, runs: Path) -> None:
 
 
 # --- input handling -------------------------------------------------------------------------
+def is_readable_upload(path: str) -> bool:
+    """True for files in Gradio's upload cache or the examples folder: an API caller must not make
+    the server read any other file on its disk (Gradio itself lets paths under the temp folder through)."""
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(Path(root).resolve()) for root in (get_upload_folder(), EXAMPLES))
+
+
 def load_picture(path: str | None, event_shape: tuple[int, ...]) -> torch.Tensor:
     """An uploaded file as a model-resolution tensor in ``[0, 1]``, or a clear error."""
     if not path:
         raise gr.Error("Upload an image or pick an example first.")
+    if not is_readable_upload(path):
+        raise gr.Error("Only uploaded files and the app's examples can be restored; upload the image instead.")
     try:
         with Image.open(path) as image:
             width, height = image.size
