@@ -27,6 +27,8 @@ from .operators import parse_corruption
 
 JOB_FILE = "job.json"
 LOG_FILE = "train.log"
+#: environment variables a training process does not need and must not see
+SECRETS = ("DIFFEM_ADMIN_PASSWORD", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DATA_SOURCES = ("fashion-mnist", "manifold")
 
@@ -100,7 +102,7 @@ class JobManager:
             raise ValueError("a training job is already running; stop it first")
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / f"{request.name}.log", "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {k: v for k, v in os.environ.items() if k not in SECRETS} | {"PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(request.command(self.root), stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=env, cwd=Path(__file__).resolve().parents[1])
         log.close()

@@ -165,13 +165,18 @@ def test_an_admin_starts_watches_and_stops_one_training_job(client: Client, monk
             client.predict("correct horse", "other", "em-mmps", "manifold", "projection:2", 1, 10, 64,
                            api_name="/train_start")
         message, _, _, _ = client.predict("correct horse", api_name="/train_status")
-        assert "toy-run" in message
+        assert "toy-run" in message and "correct horse" not in message
+        pid = app.JOBS.record()["pid"]
+        seen_by_the_job = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
+        assert b"correct horse" not in seen_by_the_job
+        assert "correct horse" not in (app.JOBS.root / "job.json").read_text()
     finally:
         assert "stopped" in client.predict("correct horse", api_name="/train_stop")
     deadline = time.monotonic() + 20
     while app.JOBS.running() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not app.JOBS.running()
+    assert not [log for log in app.JOBS.root.rglob("*.log") if "correct horse" in log.read_text(errors="replace")]
 
 
 def test_a_drawn_mask_and_an_uploaded_observation(client: Client, picture: str, tmp_path: Path) -> None:
