@@ -32,11 +32,9 @@ from diffem.data.observations import make_observation_set  # noqa: E402
 from diffem.posterior import PosteriorOptions  # noqa: E402
 
 
-def last_lap_with(run: RunFolder, part: str) -> Path | None:
-    for lap in reversed(run.complete_laps()):
-        if (run.lap_path(lap) / part / "diffem.json").is_file():
-            return run.lap_path(lap) / part
-    return None
+def last_bundle(run: RunFolder, part: str) -> Path | None:
+    lap = run.last_lap_with(part)
+    return None if lap is None else run.lap_path(lap) / part
 
 
 def main() -> None:
@@ -78,7 +76,7 @@ def main() -> None:
     if "gaussian-mask" not in skip:
         record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
     for name, corruption in (("em-mmps-mask", "mask"), ("reference", "mask")):
-        path = last_lap_with(RunFolder(runs / name), "prior")
+        path = last_bundle(RunFolder(runs / name), "prior")
         if path is None or name in skip:
             continue
         bundle = PriorBundle.from_pretrained(path, device=device)
@@ -91,7 +89,7 @@ def main() -> None:
         record(name, entry)
     for name, corruption in (("diffem-mask", "mask"), ("diffem-mask-own", "mask"), ("diffem-blur", "blur")):
         run = RunFolder(runs / name)
-        path = last_lap_with(run, "conditional")
+        path = last_bundle(run, "conditional")
         if path is None or name in skip:
             continue
         bundle = PriorBundle.from_pretrained(path, device=device)

@@ -175,13 +175,6 @@ def copy_bundle(source: Path, target: Path, pictures: Path, card: str) -> None:
         (staging / "README.md").write_text(card)
 
 
-def last_lap_with(run: RunFolder, part: str) -> int:
-    for lap in reversed(run.complete_laps()):
-        if (run.lap_path(lap) / part / "diffem.json").is_file():
-            return lap
-    raise SystemExit(f"{run.root} has no complete lap with a {part}")
-
-
 def ship_features(runs: Path, out: Path) -> None:
     config = json.loads((runs / "features" / "config.json").read_text())
     accuracy = config["info"]["test_accuracy"]
@@ -253,7 +246,7 @@ def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
                        ("reference", "clean-data reference")):
         entry = models.get(key, {})
         fd = entry.get("prior", {}).get("frechet_features")
-        lap = Path(entry["path"]).parent.name.removeprefix("lap-").lstrip("0") or "0" if "path" in entry else "0"
+        lap = int(Path(entry["path"]).parent.name.removeprefix("lap-")) if "path" in entry else 0
         ratio = f"{fd / reference:.2f}x" if fd and reference else "-"
         rows.append(f"| {label} | {lap} | {fmt(fd, 1)} | {ratio} |")
     own = {"gaussian-mask": "mask 75 %", "diffem-mask": "mask 75 %", "diffem-mask-own": "mask 75 %",
@@ -284,7 +277,9 @@ def main() -> None:
     evaluation = json.loads(args.eval.read_text())
     for item in SHIPPED:
         run = RunFolder(args.runs / item.run)
-        lap = last_lap_with(run, item.part)
+        lap = run.last_lap_with(item.part)
+        if lap is None:
+            raise SystemExit(f"{run.root} has no complete lap with a {item.part}")
         problem = verify_folder(run.lap_path(lap))
         if problem is not None:
             raise SystemExit(f"{run.lap_path(lap)} is not a complete lap: {problem}")

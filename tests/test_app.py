@@ -53,12 +53,17 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
         demo.close()
 
 
+def shirt(mode: str = "L") -> Image.Image:
+    """A 30x40 picture of a bright rectangle, in any PIL mode."""
+    array = np.zeros((40, 30), dtype=np.uint8)
+    array[5:35, 8:22] = 220
+    return Image.fromarray(array).convert(mode)
+
+
 @pytest.fixture(scope="module")
 def picture(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("pictures") / "shirt.png"
-    array = np.zeros((40, 30), dtype=np.uint8)
-    array[5:35, 8:22] = 220
-    Image.fromarray(array).save(path)
+    shirt().save(path)
     return str(path)
 
 

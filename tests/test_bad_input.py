@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from test_app import client, picture  # noqa: F401  (the served app and a small test picture)
+from test_app import client, picture, shirt  # noqa: F401  (the served app and a small test picture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +39,6 @@ def png_claiming(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
-def shirt(mode: str = "L") -> Image.Image:
-    array = np.zeros((40, 30), dtype=np.uint8)
-    array[5:35, 8:22] = 220
-    return Image.fromarray(array).convert(mode)
 
 
 def write(folder: Path, name: str, make: Callable[[Path], None]) -> Path:

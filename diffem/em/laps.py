@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_directory, atomic_write_json
+from ..bundle import CONFIG_NAME
 
 RUN_FILE = "run.json"
 LAPS_DIR = "laps"
@@ -161,6 +162,13 @@ class RunFolder:
 
     def is_pruned(self, lap: int) -> bool:
         return bool(json.loads((self.lap_path(lap) / MANIFEST).read_text()).get("pruned"))
+
+    def last_lap_with(self, part: str) -> int | None:
+        """The last complete lap that holds the bundle folder ``part`` (``prior``, ``conditional``) with weights."""
+        for lap in reversed(self.complete_laps()):
+            if (self.lap_path(lap) / part / CONFIG_NAME).is_file() and not self.is_pruned(lap):
+                return lap
+        return None
 
     def lap_metrics(self, lap: int) -> dict[str, Any]:
         return json.loads((self.lap_path(lap) / METRICS).read_text())

@@ -6,8 +6,9 @@ decaying linearly from ``lr`` to ``lr_final``, and an exponential moving average
 weights, which is what the lap keeps. The EMA decay warms up as ``min(decay, (1 + n) / (10 + n))``
 after ``n`` updates (as ``diffusers``' ``EMAModel`` without ``inv_gamma``): with a constant 0.999
 a 1000-step lap would keep 0.999^1000 = 37 % of its starting weights. ``precision="bf16"``
-runs the forward pass under ``torch.autocast`` (GPU path; the weights and the EMA stay fp32). EM-MMPS and DiffEM restart the optimiser and the EMA
-every lap and warm-start from the previous lap's EMA weights.
+runs the forward pass under ``torch.autocast`` (GPU path; the weights and the EMA stay fp32).
+EM-MMPS and DiffEM restart the optimiser and the EMA every lap and warm-start from the previous
+lap's EMA weights.
 """
 
 from __future__ import annotations
