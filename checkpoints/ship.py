@@ -53,6 +53,7 @@ SHIPPED = (
 #: eval JSON key -> (test corruption, sampler) for the posterior tables
 POSTERIOR_ROWS = {
     "mmps_k1": ("mask 75 %", "MMPS (GMRES, k = 1)"),
+    "mmps_k1_official_cost": ("mask 75 %", "MMPS (GMRES, k = 1, k + 1 VJPs as the official codes)"),
     "mmps_k3": ("mask 75 %", "MMPS (GMRES, k = 3)"),
     "dps": ("mask 75 %", "DPS"),
     "mmps_k1_blur": ("blur sigma 2 px", "MMPS (GMRES, k = 1)"),

@@ -25,6 +25,7 @@ class PosteriorOptions:
     solver: str = "gmres"
     iterations: int = 1
     zeta: float = 1.0
+    reuse_products: bool = True  # False: MMPS spends k + 1 VJPs, as the official codes (cost reference)
 
 
 def make_posterior(bundle: PriorBundle, method: str, operator: LinearOperator | None, y: Tensor | None,
@@ -47,7 +48,8 @@ def make_posterior(bundle: PriorBundle, method: str, operator: LinearOperator | 
         raise ValueError(f"this conditional model was trained for {', '.join(bundle.operators)}, "
                          f"not {operator.name}; use an unconditional prior with mmps")
     if method == "mmps":
-        return MMPSDenoiser(bundle.denoiser, operator, y, options.solver, options.iterations)
+        return MMPSDenoiser(bundle.denoiser, operator, y, options.solver, options.iterations,
+                            options.reuse_products)
     if method == "dps":
         return DPSDenoiser(bundle.denoiser, operator, y, options.zeta)
     return ConditionalPosteriorDenoiser(bundle.denoiser, operator, y)

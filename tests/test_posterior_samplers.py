@@ -48,6 +48,18 @@ def test_mmps_runs_on_a_unet(unet_prior: EDMDenoiser, solver: str, generator: to
     assert samples.shape == (2, *IMAGE) and torch.isfinite(samples).all()
 
 
+@pytest.mark.parametrize("solver", ["cg", "gmres"])
+def test_mmps_reused_solver_products_equal_one_more_vjp(unet_prior: EDMDenoiser, solver: str,
+                                                       generator: torch.Generator) -> None:
+    operator, y = observation(generator)
+    x_t = torch.randn(2, *IMAGE, generator=generator)
+    sigma = torch.tensor([0.7, 2.0])
+    cheap = MMPSDenoiser(unet_prior, operator, y, solver=solver, iterations=2)(x_t, sigma)
+    official = MMPSDenoiser(unet_prior, operator, y, solver=solver, iterations=2, reuse_products=False)(x_t, sigma)
+    assert not torch.allclose(cheap, unet_prior(x_t, sigma))
+    torch.testing.assert_close(cheap, official, rtol=1e-4, atol=1e-5)
+
+
 def test_dps_runs_end_to_end(unet_prior: EDMDenoiser, generator: torch.Generator) -> None:
     operator, y = observation(generator)
     posterior = DPSDenoiser(unet_prior, operator, y, zeta=0.5)

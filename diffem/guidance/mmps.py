@@ -10,7 +10,9 @@ with ``d = d(x_t, sigma_t)``. ``J`` is never formed: ``u -> J^T A^T u`` is one v
 product of ``x_t -> A d(x_t)`` by autograd (so ``A^T`` comes for free). The system is solved by
 ``k`` iterations of CG or GMRES (:mod:`diffem.guidance.krylov`), treating ``v`` as a constant,
 and the final ``J^T A^T v`` reuses the solver's products: ``k`` iterations cost one forward
-pass and ``k`` VJPs. With a Gaussian prior and enough iterations this is the exact posterior
+pass and ``k`` VJPs. ``reuse_products=False`` instead lifts ``v`` by one more VJP, as the official
+codes and azula do (``k + 1`` VJPs, the same result up to rounding): kept as the cost reference
+for benchmarks. With a Gaussian prior and enough iterations this is the exact posterior
 denoiser, so any sampler then draws exact posterior samples.
 """
 
@@ -29,7 +31,7 @@ class MMPSDenoiser(ObservationGuidance):
     """``E[x | x_t, y]`` by moment matching around an unconditional ``denoiser``."""
 
     def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor,
-                 solver: str = "gmres", iterations: int = 1) -> None:
+                 solver: str = "gmres", iterations: int = 1, reuse_products: bool = True) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"unknown MMPS solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         if int(iterations) < 1:
@@ -37,6 +39,7 @@ class MMPSDenoiser(ObservationGuidance):
         super().__init__(denoiser, operator, y)
         self.solver = solver
         self.iterations = int(iterations)
+        self.reuse_products = reuse_products
 
     def forward(self, x_t: Tensor, sigma: Tensor | float) -> Tensor:
         x_t, sigma, d = self.denoise_tracked(x_t, sigma)
@@ -54,5 +57,7 @@ class MMPSDenoiser(ObservationGuidance):
             return noise_variance * u + variance * self.operator.forward(lifted)
 
         residual = (self.y - y_hat).detach()
-        _, correction = SOLVERS[self.solver](residual, lift, finish, self.iterations)
+        v, correction = SOLVERS[self.solver](residual, lift, finish, self.iterations)
+        if not self.reuse_products:
+            correction = lift(v)
         return (d + expand_as_batch(sigma**2, d) * correction).detach()
