@@ -105,18 +105,21 @@ def build_parser() -> Parser:
     train.add_argument("--out", required=True)
     train.add_argument("--laps", type=positive_int, default=8)
     train.add_argument("--steps-per-lap", type=positive_int, default=1000)
-    train.add_argument("--batch-size", type=positive_int, default=256)
+    train.add_argument("--batch-size", type=positive_int, default=256,
+                       help="M-step batch (the global batch, shared out over processes)")
     train.add_argument("--lr", type=positive_float, default=2e-4)
     train.add_argument("--lr-final", type=positive_float, help="learning rate at the end of each lap (linear decay)")
     train.add_argument("--ema-decay", type=float, default=0.999)
     train.add_argument("--hflip", action="store_true", help="random horizontal flips (images)")
     train.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                        help="M-step forward pass: fp32, or bf16 autocast (GPU)")
+    train.add_argument("--compile", action="store_true", help="M-step through torch.compile (GPU; slow to start)")
     train.add_argument("--sampler", default="ddpm", choices=sorted(SAMPLERS))
     train.add_argument("--sampler-steps", type=positive_int, default=64)
     train.add_argument("--solver", default="gmres", choices=["cg", "gmres"])
     train.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
-    train.add_argument("--estep-batch", type=positive_int, default=1024)
+    train.add_argument("--estep-batch", type=positive_int, default=1024,
+                       help="observations per E-step chunk (chunks are shared out over processes)")
     train.add_argument("--gaussian-iterations", type=positive_int, default=16)
     train.add_argument("--gaussian-rank", type=rank_or_full, default=64, help="an integer or 'full'")
     train.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="UNet size")
@@ -218,7 +221,8 @@ def command_train(args: argparse.Namespace) -> None:
     config = EMConfig(
         method=args.method, observations=str(observations), out=args.out, laps=args.laps,
         steps_per_lap=args.steps_per_lap, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
-        ema_decay=args.ema_decay, hflip=args.hflip, precision=args.precision, sampler=args.sampler, sampler_steps=args.sampler_steps,
+        ema_decay=args.ema_decay, hflip=args.hflip, precision=args.precision, compile=args.compile,
+        sampler=args.sampler, sampler_steps=args.sampler_steps,
         solver=args.solver, solver_iterations=args.iterations, estep_batch=args.estep_batch,
         gaussian_iterations=args.gaussian_iterations, gaussian_rank=args.gaussian_rank, preset=args.preset,
         hidden_features=args.hidden_features, hidden_layers=args.hidden_layers, sigma_max=args.sigma_max,

@@ -4,6 +4,6 @@ from .base import Denoiser, batch_sigma
 from .edm import EDMDenoiser
 from .gaussian import GaussianDenoiser
 from .clamped import ClampedDenoiser
-from .loss import denoising_loss
+from .loss import denoising_loss, draw_noise
 
-__all__ = ["Denoiser", "batch_sigma", "ClampedDenoiser", "EDMDenoiser", "GaussianDenoiser", "denoising_loss"]
+__all__ = ["Denoiser", "batch_sigma", "ClampedDenoiser", "EDMDenoiser", "GaussianDenoiser", "denoising_loss", "draw_noise"]

@@ -15,7 +15,7 @@ METHODS = ("em-mmps", "diffem", "reference")
 #: settings that may change when a run is resumed (the others must match)
 #: (each lap's metrics.json records the M-step length it used)
 RESUMABLE_CHANGES = ("laps", "steps_per_lap", "final_prior_steps", "estep_batch", "eval_samples", "eval_count",
-                     "precision")
+                     "precision", "compile")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class EMConfig:
     clip: float = TrainSettings.clip
     hflip: bool = TrainSettings.hflip
     precision: str = TrainSettings.precision
+    compile: bool = TrainSettings.compile
     sampler: str = "ddpm"
     sampler_steps: int = 64
     solver: str = "gmres"
@@ -76,7 +77,7 @@ class EMConfig:
     def train_settings(self, steps: int | None = None) -> TrainSettings:
         """The M-step settings of this run (``steps`` overrides the steps per lap)."""
         return TrainSettings(steps or self.steps_per_lap, self.batch_size, self.lr, self.lr_final, self.ema_decay,
-                             self.clip, self.hflip, self.precision)
+                             self.clip, self.hflip, self.precision, self.compile)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "EMConfig":

@@ -5,11 +5,15 @@ model (one network call a step). Either way the posterior denoiser is plugged in
 sampler (ancestral DDPM by default), over batches of observations. Estimates are clamped to the
 data range (:class:`~diffem.denoisers.clamped.ClampedDenoiser`), so that the rare diverging
 trajectory of an imperfect model does not become a training sample of the next lap.
+
+The EM loops use :func:`sharded_posterior_samples`: chunks of observations with a generator each,
+saved to disk as they finish and shared out over processes (:mod:`diffem.em.shards`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -20,7 +24,10 @@ from ..denoisers import Denoiser, EDMDenoiser
 from ..denoisers.clamped import ClampedDenoiser
 from ..guidance import ConditionalPosteriorDenoiser, MMPSDenoiser
 from ..operators import LinearOperator
+from ..rng import make_generator
 from ..samplers import Sampler
+from .processes import Processes
+from .shards import chunk_count, chunk_path, chunk_rows, gather_chunks, write_chunk
 
 #: builds the posterior denoiser for a batch of observations and its operator
 PosteriorFactory = Callable[[LinearOperator, Tensor], Denoiser]
@@ -60,3 +67,30 @@ def posterior_samples(posterior: PosteriorFactory, observations: ObservationSet,
         shape = (y.shape[0], *observations.event_shape)
         samples.append(sampler.sample(denoiser, shape, generator=generator, device=device).cpu())
     return torch.cat(samples)
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    return (seed * 1_000_033 + chunk) % (2**63)
+
+
+def sharded_posterior_samples(posterior: PosteriorFactory, observations: ObservationSet, sampler: Sampler,
+                              chunk_size: int, seed: int, folder: Path, processes: Processes,
+                              progress: bool = True, description: str = "E-step") -> Tensor:
+    """A posterior sample for each observation, in order, on the CPU, drawn chunk by chunk.
+
+    This process draws the chunks it owns that are not on disk yet (each with the generator of
+    ``chunk_seed(seed, c)``), writes them to ``folder``, waits for the other processes and returns
+    all chunks read back from disk.
+    """
+    total = len(observations)
+    mine = [c for c in range(chunk_count(total, chunk_size)) if processes.owns_chunk(c)]
+    for chunk in tqdm(mine, desc=description, disable=not progress, leave=False):
+        if chunk_path(folder, chunk).is_file():
+            continue  # drawn before this E-step was interrupted
+        y, operator = observations.batch(chunk_rows(chunk, total, chunk_size), processes.device)
+        generator = make_generator(chunk_seed(seed, chunk), processes.device)
+        shape = (y.shape[0], *observations.event_shape)
+        write_chunk(folder, chunk, sampler.sample(posterior(operator, y), shape, generator=generator,
+                                                   device=processes.device))
+    processes.barrier()
+    return gather_chunks(folder, total, chunk_size)

@@ -27,6 +27,10 @@ MANIFEST = "MANIFEST.json"
 METRICS = "metrics.json"
 
 
+def lap_name(lap: int) -> str:
+    return f"lap-{lap:04d}"
+
+
 class RunError(ValueError):
     """A run folder cannot be started or resumed as asked."""
 
@@ -87,7 +91,7 @@ class RunFolder:
         return self.root / LAPS_DIR
 
     def lap_path(self, lap: int) -> Path:
-        return self.laps_dir / f"lap-{lap:04d}"
+        return self.laps_dir / lap_name(lap)
 
     def config(self) -> dict[str, Any] | None:
         path = self.root / RUN_FILE

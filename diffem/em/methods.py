@@ -37,15 +37,19 @@ from ..operators import LinearOperator, parse_corruption
 from ..rng import make_generator
 from ..samplers import make_sampler
 from .config import EMConfig
-from .estep import PosteriorFactory, conditional_posterior, mmps_posterior, posterior_samples
+from .estep import PosteriorFactory, conditional_posterior, mmps_posterior, posterior_samples, sharded_posterior_samples
 from .evaluation import LapEvaluation, PriorDraw, evaluate_lap
 from .gaussian_em import fit_gaussian, gaussian_em
-from .laps import METRICS
+from .laps import METRICS, lap_name
 from .mstep import ConditionFn, train_denoiser
 from .networks import domain_of, new_denoiser, schedule_for
+from .processes import Processes
+from .shards import shard_folder
 
 PRIOR_DIR = "prior"
 CONDITIONAL_DIR = "conditional"
+SHARDS_DIR = "estep"  # inside the run folder: E-step chunks of the lap in progress
+FINAL_SHARDS = "final"
 
 
 def lap_seed(seed: int, lap: int, stage: int) -> int:
@@ -54,17 +58,23 @@ def lap_seed(seed: int, lap: int, stage: int) -> int:
 
 
 class EMMethod:
-    """Shared machinery; subclasses define lap ``k >= 1``."""
+    """Shared machinery; subclasses define lap ``k >= 1``.
+
+    Every process of a run computes a lap's E-step (its chunks) and M-step (its slice of each
+    batch); only the main process gets a lap ``folder`` to evaluate and write into, the others
+    get ``None``.
+    """
 
     name = ""
 
     def __init__(self, config: EMConfig, observations: ObservationSet, test: ObservationSet | None,
-                 device: torch.device, progress: bool = True) -> None:
+                 device: torch.device, progress: bool = True, processes: Processes | None = None) -> None:
         self.config = config
         self.observations = observations
         self.test = test
-        self.device = device
-        self.progress = progress
+        self.processes = processes or Processes(device)
+        self.device = self.processes.device
+        self.progress = progress and self.processes.is_main
         self.event_shape = observations.event_shape
         self.schedule = schedule_for(self.event_shape, config.sigma_max)
         self.sampler = make_sampler(config.sampler, self.schedule, config.sampler_steps)
@@ -86,9 +96,13 @@ class EMMethod:
         return PriorBundle(denoiser.cpu(), self.schedule, self.event_shape, self.observations.scaling,
                            self.info(lap, **extra), operators or [])
 
-    def estep(self, posterior: PosteriorFactory, lap: int) -> Tensor:
-        return posterior_samples(posterior, self.observations, self.sampler, self.config.estep_batch,
-                                 self.generator(lap, 1), self.device, self.progress, f"lap {lap} E-step")
+    def estep(self, posterior: PosteriorFactory, lap: int, previous: Path, name: str | None = None) -> Tensor:
+        """One posterior sample per observation, shared out over processes in chunks saved to disk."""
+        folder = shard_folder(Path(self.config.out) / SHARDS_DIR, name or lap_name(lap), previous,
+                              self.config.estep_batch, len(self.observations))
+        return sharded_posterior_samples(posterior, self.observations, self.sampler, self.config.estep_batch,
+                                         lap_seed(self.config.seed, lap, 1), folder, self.processes, self.progress,
+                                         f"lap {lap} E-step")
 
     def draw_prior(self, denoiser: torch.nn.Module, lap: int) -> PriorDraw:
         def draw(n: int) -> Tensor:
@@ -128,7 +142,7 @@ class EMMethod:
                 losses: list[float], model: str) -> dict[str, Any]:
         """The metrics every trained lap records."""
         return {"lap": lap, "model": model, "estep_seconds": estep_seconds, "mstep_seconds": mstep_seconds,
-                "mstep_steps": steps, "losses": losses, "final_loss": losses[-1]}
+                "mstep_steps": steps, "losses": losses, "final_loss": losses[-1], "processes": self.processes.count}
 
     # --- lap 0: the Gaussian ------------------------------------------------------------------
     def gaussian_rank(self) -> int | None:
@@ -166,19 +180,19 @@ class EMMethod:
               steps: int | None = None) -> tuple[EDMDenoiser, list[float]]:
         settings = self.settings if steps is None else self.config.train_settings(steps)
         return train_denoiser(denoiser.to(self.device), data, self.schedule, settings, self.generator(lap, 2),
-                              condition, self.progress, f"lap {lap} M-step")
+                              condition, self.progress, f"lap {lap} M-step", self.processes)
 
 
 class EMMPS(EMMethod):
     name = "em-mmps"
 
-    def training_samples(self, prior: torch.nn.Module, lap: int) -> Tensor:
-        return self.estep(self.mmps(prior), lap)
+    def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
+        return self.estep(self.mmps(prior), lap, previous)
 
-    def lap(self, lap: int, previous: Path, folder: Path) -> dict[str, Any]:
+    def lap(self, lap: int, previous: Path, folder: Path | None) -> dict[str, Any]:
         prior = self.load(previous, PRIOR_DIR)
         start = time.perf_counter()
-        samples = self.training_samples(prior, lap)
+        samples = self.training_samples(prior, lap, previous)
         estep_seconds = time.perf_counter() - start
         network = prior if isinstance(prior, EDMDenoiser) else new_denoiser(
             self.event_shape, 0, lap_seed(self.config.seed, lap, 5), self.config.preset,
@@ -186,8 +200,10 @@ class EMMPS(EMMethod):
         start = time.perf_counter()
         ema, losses = self.train(network, samples, lap)
         mstep_seconds = time.perf_counter() - start
-        evaluation = self.evaluate(self.draw_prior(ema, lap), self.mmps(ema), lap)
         metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.steps_per_lap, losses, "unconditional")
+        if folder is None:
+            return metrics
+        evaluation = self.evaluate(self.draw_prior(ema, lap), self.mmps(ema), lap)
         return self.finish_lap(folder, PRIOR_DIR, self.bundle(ema, lap), evaluation, metrics)
 
 
@@ -216,7 +232,7 @@ class DiffEM(EMMethod):
 
         return condition
 
-    def lap(self, lap: int, previous: Path, folder: Path) -> dict[str, Any]:
+    def lap(self, lap: int, previous: Path, folder: Path | None) -> dict[str, Any]:
         if lap == 1:
             posterior = self.mmps(self.load(previous, PRIOR_DIR))
             network = new_denoiser(self.event_shape, self.condition_channels, lap_seed(self.config.seed, lap, 5),
@@ -225,14 +241,16 @@ class DiffEM(EMMethod):
             network = self.load(previous, CONDITIONAL_DIR)
             posterior = self.conditional(network)
         start = time.perf_counter()
-        samples = self.estep(posterior, lap)
+        samples = self.estep(posterior, lap, previous)
         estep_seconds = time.perf_counter() - start
         start = time.perf_counter()
         ema, losses = self.train(network, samples, lap, condition=self.fresh_condition(samples, lap))
         mstep_seconds = time.perf_counter() - start
+        metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.steps_per_lap, losses, "conditional")
+        if folder is None:
+            return metrics
         evaluation = self.evaluate(self.aggregate_posterior(ema, lap), self.conditional(ema), lap)
         bundle = self.bundle(ema, lap, self.supported_operators(), train_corruption=self.train_operator.config())
-        metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.steps_per_lap, losses, "conditional")
         metrics["prior_from"] = "posterior samples of test observations"
         return self.finish_lap(folder, CONDITIONAL_DIR, bundle, evaluation, metrics)
 
@@ -245,21 +263,23 @@ class DiffEM(EMMethod):
                                      self.generator(lap, 3), self.device, progress=False)
         return draw
 
-    def final_prior(self, last: Path, folder: Path, lap: int) -> dict[str, Any]:
+    def final_prior(self, last: Path, folder: Path | None, lap: int) -> dict[str, Any]:
         """An unconditional prior trained on reconstructions by the last conditional model."""
         model = self.load(last, CONDITIONAL_DIR)
         start = time.perf_counter()
-        samples = self.estep(self.conditional(model), lap + 1)
+        samples = self.estep(self.conditional(model), lap + 1, last, FINAL_SHARDS)
         estep_seconds = time.perf_counter() - start
         network = new_denoiser(self.event_shape, 0, lap_seed(self.config.seed, lap + 1, 5), self.config.preset,
                                self.config.hidden_features, self.config.hidden_layers)
         start = time.perf_counter()
         ema, losses = self.train(network, samples, lap + 1, steps=self.config.final_prior_steps)
         mstep_seconds = time.perf_counter() - start
-        evaluation = self.evaluate(self.draw_prior(ema, lap + 1), self.mmps(ema), lap + 1)
-        bundle = self.bundle(ema, lap, trained_on="reconstructions of the last conditional model")
         metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.final_prior_steps, losses,
                                "unconditional (from the last DiffEM reconstructions)")
+        if folder is None:
+            return metrics
+        evaluation = self.evaluate(self.draw_prior(ema, lap + 1), self.mmps(ema), lap + 1)
+        bundle = self.bundle(ema, lap, trained_on="reconstructions of the last conditional model")
         return self.finish_lap(folder, PRIOR_DIR, bundle, evaluation, metrics)
 
 
@@ -278,7 +298,7 @@ class CleanReference(EMMPS):
             raise ValueError("the observation set does not record its clean data source")
         self.clean = load_clean_data(source).train[: len(self.observations)]
 
-    def training_samples(self, prior: torch.nn.Module, lap: int) -> Tensor:
+    def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
         return self.clean
 
     def info(self, lap: int, **extra: Any) -> dict[str, Any]:

@@ -6,7 +6,12 @@ decaying linearly from ``lr`` to ``lr_final``, and an exponential moving average
 weights, which is what the lap keeps. The EMA decay warms up as ``min(decay, (1 + n) / (10 + n))``
 after ``n`` updates (as ``diffusers``' ``EMAModel`` without ``inv_gamma``): with a constant 0.999
 a 1000-step lap would keep 0.999^1000 = 37 % of its starting weights. ``precision="bf16"``
-runs the forward pass under ``torch.autocast`` (GPU path; the weights and the EMA stay fp32).
+runs the forward pass under ``torch.autocast`` (GPU path; the weights and the EMA stay fp32);
+``compile=True`` trains through ``torch.compile`` of the network (GPU path).
+
+Data parallel over ``P`` processes (:mod:`diffem.em.processes`): every process draws the same
+global batch of ``B`` (indices, flips, ``sigma``, ``z``) and computes the loss on its slice of
+``B / P``; DDP averages the gradients, which is the gradient of the global batch's mean loss.
 EM-MMPS and DiffEM restart the optimiser and the EMA every lap and warm-start from the previous
 lap's EMA weights.
 """
@@ -23,8 +28,9 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from ..denoisers import EDMDenoiser, denoising_loss
+from ..denoisers import EDMDenoiser, denoising_loss, draw_noise
 from ..schedule import VESchedule
+from .processes import Processes
 
 #: maps the indices of a batch (and its clean samples) to the condition channels of that batch
 ConditionFn = Callable[[Tensor, Tensor], Tensor]
@@ -61,6 +67,7 @@ class TrainSettings:
     clip: float = 1.0
     hflip: bool = False
     precision: str = "fp32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -76,14 +83,20 @@ class TrainSettings:
 
 def train_denoiser(denoiser: EDMDenoiser, data: Tensor, schedule: VESchedule, settings: TrainSettings,
                    generator: torch.Generator, condition: ConditionFn | None = None, progress: bool = True,
-                   description: str = "M-step") -> tuple[EDMDenoiser, list[float]]:
+                   description: str = "M-step", processes: Processes | None = None) -> tuple[EDMDenoiser, list[float]]:
     """Train ``denoiser`` in place on ``data`` (on its device); return its EMA copy and the losses.
 
-    The losses are the means over consecutive chunks of 50 steps.
+    ``settings.batch_size`` is the global batch, shared out over ``processes``. The losses are the
+    means over consecutive chunks of 50 steps (over all processes).
     """
     device = next(denoiser.parameters()).device
+    processes = processes or Processes(device)
+    local = processes.local_batch(settings.batch_size)
     data = data.to(device)
     denoiser.train()
+    model = processes.prepare(denoiser)
+    if settings.compile:
+        model = torch.compile(model)
     optimizer = torch.optim.Adam(denoiser.parameters(), lr=settings.lr)
     lr_final = settings.lr if settings.lr_final is None else settings.lr_final
     scheduler = torch.optim.lr_scheduler.LinearLR(
@@ -93,15 +106,11 @@ def train_denoiser(denoiser: EDMDenoiser, data: Tensor, schedule: VESchedule, se
     running = torch.zeros((), device=device)
     bar = tqdm(range(settings.steps), desc=description, disable=not progress, leave=False)
     for step in bar:
-        index = torch.randint(0, data.shape[0], (settings.batch_size,), generator=generator,
-                              device=generator.device).to(device)
-        x = data[index]
+        index, x, noise = global_batch(data, schedule, settings, generator, flip=condition is None)
+        x, noise, index = x[local], (noise[0][local], noise[1][local]), index[local]
         cond = condition(index, x) if condition is not None else None
-        if settings.hflip and cond is None:
-            flip = torch.rand(x.shape[0], generator=generator, device=generator.device).to(device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
-            loss = denoising_loss(denoiser, x, schedule, cond=cond, generator=generator)
+            loss = denoising_loss(model, x, schedule, cond=cond, noise=noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(denoiser.parameters(), settings.clip)
@@ -111,8 +120,22 @@ def train_denoiser(denoiser: EDMDenoiser, data: Tensor, schedule: VESchedule, se
         running += loss.detach()
         if (step + 1) % 50 == 0 or step + 1 == settings.steps:
             chunk = (step % 50) + 1
-            losses.append(float(running) / chunk)
+            losses.append(float(processes.mean(running)) / chunk)
             running.zero_()
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    processes.release()
     averaged = copy.deepcopy(ema.module).eval()
     return averaged, losses
+
+
+def global_batch(data: Tensor, schedule: VESchedule, settings: TrainSettings, generator: torch.Generator,
+                 flip: bool) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
+    """Indices, samples (randomly flipped with ``settings.hflip`` and ``flip``) and ``(sigma, z)`` of one global batch."""
+    device = data.device
+    index = torch.randint(0, data.shape[0], (settings.batch_size,), generator=generator,
+                          device=generator.device).to(device)
+    x = data[index]
+    if settings.hflip and flip:
+        flips = torch.rand(x.shape[0], generator=generator, device=generator.device).to(device) < 0.5
+        x = torch.where(flips[:, None, None, None], x.flip(-1), x)
+    return index, x, draw_noise(x, schedule, generator)

@@ -2,7 +2,8 @@ r"""Run EM to a number of laps, resumably.
 
 Each lap is computed from the previous complete lap folder only (its saved EMA weights) and a
 seed derived from the run's seed and the lap number, so a run killed at any point and resumed
-with ``--resume`` redoes at most the lap it was in, and redoes it identically. Asking for laps
+with ``--resume`` redoes at most the lap it was in, and redoes it identically (keeping the E-step
+chunks it had finished, :mod:`diffem.em.shards`). Asking for laps
 that are already complete does nothing. Training reads only the observation set's training
 file (observations and operator parameters); the held-out test file serves evaluation only.
 """
@@ -10,6 +11,8 @@ file (observations and operator parameters); the held-out test file serves evalu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,10 @@ import torch
 
 from ..data.observations import TEST_FILE, load_observation_set
 from .config import EMConfig
-from .laps import RunError, RunFolder, verify_folder, writing_verified
-from .methods import METHOD_CLASSES, DiffEM, EMMethod
+from .laps import RunError, RunFolder, lap_name, verify_folder, writing_verified
+from .methods import FINAL_SHARDS, METHOD_CLASSES, SHARDS_DIR, DiffEM, EMMethod
+from .processes import Processes
+from .shards import remove_shards
 
 FINAL_DIR = "final"
 
@@ -31,20 +36,32 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_method(config: EMConfig, device: torch.device, progress: bool) -> EMMethod:
+def build_method(config: EMConfig, processes: Processes, progress: bool) -> EMMethod:
     observations = load_observation_set(config.observations, "train")
     test_file = Path(config.observations) / TEST_FILE
     test = load_observation_set(config.observations, "test") if test_file.is_file() else None
-    return METHOD_CLASSES[config.method](config, observations, test, device, progress)
+    return METHOD_CLASSES[config.method](config, observations, test, processes.device, progress, processes)
+
+
+def open_run(folder: RunFolder, config: EMConfig, resume: bool) -> list[int]:
+    """Start or check the run folder; the complete laps, after removing a broken one (main process)."""
+    folder.start(config.to_dict(), resume, config.fixed_keys())
+    return folder.complete_laps(repair=True)
 
 
 def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progress: bool = True,
            time_limit: float | None = None, log: Any = print, keep_weights: int | None = None) -> RunFolder:
-    """Train to ``config.laps`` laps (plus DiffEM's final prior), continuing a run if ``resume``."""
+    """Train to ``config.laps`` laps (plus DiffEM's final prior), continuing a run if ``resume``.
+
+    Under ``accelerate launch`` every process calls this; see :mod:`diffem.em.processes`.
+    """
     started = time.perf_counter()
+    processes = Processes.from_environment(resolve_device(device))
+    processes.local_batch(config.batch_size)  # a global batch the processes cannot share fails here
+    main = processes.is_main
+    log = log if main else _silent
     folder = RunFolder(config.out)
-    folder.start(config.to_dict(), resume, config.fixed_keys())
-    done = folder.complete_laps(repair=True)
+    done = processes.broadcast(open_run(folder, config, resume) if main else None)
     final_ready = config.method == "diffem" and config.final_prior_steps > 0
     final_path = folder.root / FINAL_DIR
     if done and done[-1] >= config.laps and (not final_ready or verify_folder(final_path) is None):
@@ -53,30 +70,55 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
     if done and folder.is_pruned(done[-1]):
         raise RunError(f"{folder.lap_path(done[-1])} is the last complete lap but its weights were pruned; "
                        "the run cannot continue from it")
-    method = build_method(config, resolve_device(device), progress)
+    method = build_method(config, processes, progress)
     if not done:
-        with folder.writing_lap(0) as staging:
-            metrics = method.initial_lap(staging)
-        log(_summary(metrics))
+        if main:
+            with folder.writing_lap(0) as staging:
+                log(_summary(method.initial_lap(staging)))
+        processes.barrier()
         done = [0]
     lap_seconds = 0.0
     for lap in range(done[-1] + 1, config.laps + 1):
         elapsed = time.perf_counter() - started
-        if time_limit is not None and elapsed + lap_seconds > time_limit:
+        if processes.broadcast(time_limit is not None and elapsed + lap_seconds > time_limit):
             log(f"diffem: stopping before lap {lap}: the time limit of {time_limit:.0f} s would be exceeded")
             return folder
         lap_start = time.perf_counter()
-        with folder.writing_lap(lap) as staging:
-            metrics = method.lap(lap, folder.lap_path(lap - 1), staging)
+        previous = folder.lap_path(lap - 1)
+        metrics = on_main(processes, folder.writing_lap(lap),
+                          lambda staging: method.lap(lap, previous, staging))  # noqa: B023 (called at once)
         lap_seconds = time.perf_counter() - lap_start
         log(_summary(metrics))
-        if keep_weights is not None:
-            folder.prune_weights(keep_weights)
+        if main:
+            remove_shards(folder.root / SHARDS_DIR, lap_name(lap))
+            if keep_weights is not None:
+                folder.prune_weights(keep_weights)
     if final_ready and isinstance(method, DiffEM) and verify_folder(final_path) is not None:
-        with writing_verified(final_path) as staging:
-            metrics = method.final_prior(folder.lap_path(config.laps), staging, config.laps)
+        metrics = on_main(processes, writing_verified(final_path),
+                          lambda staging: method.final_prior(folder.lap_path(config.laps), staging, config.laps))
         log("final prior: " + _summary(metrics))
+        if main:
+            remove_shards(folder.root / SHARDS_DIR, FINAL_SHARDS)
     return folder
+
+
+def on_main(processes: Processes, writing: AbstractContextManager[Path],
+            work: Callable[[Path | None], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``work`` on every process; the main one gets the staging folder of ``writing`` to fill.
+
+    Returns once the folder is in place, for every process.
+    """
+    if processes.is_main:
+        with writing as staging:
+            metrics = work(staging)
+    else:
+        metrics = work(None)
+    processes.barrier()
+    return metrics
+
+
+def _silent(message: str) -> None:
+    del message
 
 
 def _summary(metrics: dict[str, Any]) -> str:
