@@ -26,10 +26,10 @@ def die() -> None:
 def kill_at_estep(lap: int) -> None:
     original = methods.EMMethod.estep
 
-    def estep(self: Any, posterior: Any, at: int) -> Any:
+    def estep(self: Any, posterior: Any, at: int, *args: Any, **kwargs: Any) -> Any:
         if at == lap:
             die()
-        return original(self, posterior, at)
+        return original(self, posterior, at, *args, **kwargs)
 
     methods.EMMethod.estep = estep  # type: ignore[method-assign]
 

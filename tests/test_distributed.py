@@ -6,7 +6,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,9 @@ from diffem.data import make_manifold
 from diffem.data.observations import load_observation_set, make_observation_set, save_observation_set
 from diffem.em import RunFolder
 from diffem.em.estep import PosteriorFactory, sharded_posterior_samples
-from diffem.em.processes import Processes
+from diffem.em.mstep import TrainSettings, train_denoiser
+from diffem.em.networks import new_denoiser, schedule_for
+from diffem.em.processes import Processes, launch_prefix
 from diffem.em.shards import ShardError, chunk_path, gather_chunks, write_chunk
 from diffem.operators import LinearOperator, parse_corruption
 from diffem.samplers import make_sampler
@@ -47,12 +48,8 @@ def free_port() -> int:
 
 
 def train(method: str, observations: Path, out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "diffem", "train", "--method", method, "--observations", str(observations),
+    command = [*launch_prefix(processes, free_port()), "train", "--method", method, "--observations", str(observations),
                "--out", str(out), *TINY, *extra]
-    if processes > 1:
-        command[1:3] = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-                        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                        "--main_process_port", str(free_port()), "-m", "diffem"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
 
@@ -161,3 +158,15 @@ def test_an_interrupted_estep_keeps_its_finished_chunks(observations: Path, tmp_
     samples = draw(observations, folder, Rank(0, 1))
     assert torch.equal(samples[100:200], marker)
     assert chunk_path(folder, 5).is_file() and samples.shape == (512, 5)
+
+
+def test_a_compiled_mstep_trains_like_the_eager_one() -> None:
+    data = make_manifold(256, seed=5)
+    schedule = schedule_for((5,), None)
+    losses = {}
+    for compile in (False, True):
+        network = new_denoiser((5,), 0, 0, "small", 32, 2)
+        settings = TrainSettings(steps=6, batch_size=32, compile=compile)
+        _, losses[compile] = train_denoiser(network, data, schedule, settings, torch.Generator().manual_seed(0),
+                                            progress=False)
+    assert losses[True] == pytest.approx(losses[False], rel=1e-3)

@@ -23,6 +23,7 @@ the same seed and global batch (up to the order of floating-point sums):
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, TypeVar
 
 import torch
@@ -41,6 +42,19 @@ def launched_processes() -> int:
         if value.isdigit():
             return int(value)
     return 1
+
+
+def launch_prefix(processes: int, port: int | None = None) -> list[str]:
+    """The command that runs ``python -m diffem ...`` on ``processes`` local processes (append the arguments).
+
+    ``accelerate launch --multi_gpu`` starts one process per GPU, or, with ``--device cpu``
+    among the arguments, ``processes`` CPU processes joined by gloo.
+    """
+    if processes <= 1:
+        return [sys.executable, "-m", "diffem"]
+    prefix = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    return prefix + (["--main_process_port", str(port)] if port else []) + ["-m", "diffem"]
 
 
 class Processes:
