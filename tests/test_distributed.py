@@ -13,32 +13,23 @@ import torch
 from safetensors.torch import load_file
 
 from diffem.data import make_manifold
-from diffem.data.observations import load_observation_set, make_observation_set, save_observation_set
+from diffem.data.observations import load_observation_set
 from diffem.em import RunFolder
 from diffem.em.estep import PosteriorFactory, sharded_posterior_samples
 from diffem.em.mstep import TrainSettings, train_denoiser
 from diffem.em.networks import new_denoiser, schedule_for
 from diffem.em.processes import Processes, launch_prefix
 from diffem.em.shards import ShardError, chunk_path, gather_chunks, write_chunk
-from diffem.operators import LinearOperator, parse_corruption
+from diffem.operators import LinearOperator
 from diffem.samplers import make_sampler
 from diffem.schedule import VESchedule
+from test_em_runs import observations  # noqa: F401  (the tiny toy observation set fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 PART = {"em-mmps": "prior", "diffem": "conditional"}
 TINY = ["--laps", "2", "--steps-per-lap", "30", "--batch-size", "64", "--lr", "1e-3", "--sampler-steps", "8",
         "--estep-batch", "128", "--gaussian-iterations", "3", "--hidden-features", "32", "--hidden-layers", "2",
         "--eval-count", "32", "--eval-samples", "64", "--device", "cpu", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def observations(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    operator = parse_corruption("projection:2", 0.01)
-    train = make_observation_set(make_manifold(512, seed=1), operator, seed=3)
-    test = make_observation_set(make_manifold(96, seed=2), operator, seed=4, keep_clean=True)
-    folder = tmp_path_factory.mktemp("toy") / "observations"
-    save_observation_set(folder, train, test)
-    return folder
 
 
 def free_port() -> int:
@@ -66,7 +57,7 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], 
 
 
 @pytest.fixture(scope="module", params=["em-mmps", "diffem"])
-def run_pair(request: pytest.FixtureRequest, observations: Path,
+def run_pair(request: pytest.FixtureRequest, observations: Path,  # noqa: F811
              tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
     """The same tiny 2-lap run on one process and on two."""
     method = request.param
@@ -89,7 +80,7 @@ def test_two_processes_train_what_one_process_trains(run_pair: tuple[str, Path, 
 
 
 def test_a_distributed_run_resumes_from_its_last_complete_lap(run_pair: tuple[str, Path, Path], tmp_path: Path,
-                                                              observations: Path) -> None:
+                                                              observations: Path) -> None:  # noqa: F811
     method, _, two = run_pair
     if method != "diffem":
         pytest.skip("one method is enough for resuming")
@@ -102,7 +93,7 @@ def test_a_distributed_run_resumes_from_its_last_complete_lap(run_pair: tuple[st
     assert_same_weights(lap_weights(two, method), lap_weights(copy, method), atol=1e-6)
 
 
-def test_a_global_batch_the_processes_cannot_share_is_refused(observations: Path, tmp_path: Path) -> None:
+def test_a_global_batch_the_processes_cannot_share_is_refused(observations: Path, tmp_path: Path) -> None:  # noqa: F811
     result = train("em-mmps", observations, tmp_path / "run", 2, "--batch-size", "63")
     assert result.returncode != 0
     assert "diffem: error: the batch size 63 is not divisible by the 2 processes" in result.stderr
@@ -138,7 +129,7 @@ def draw(observations: Path, folder: Path, processes: Processes) -> torch.Tensor
                                      processes=processes, progress=False)
 
 
-def test_estep_shards_have_no_gaps_or_duplicates(observations: Path, tmp_path: Path) -> None:
+def test_estep_shards_have_no_gaps_or_duplicates(observations: Path, tmp_path: Path) -> None:  # noqa: F811
     single = draw(observations, tmp_path / "single", Rank(0, 1))
     shared = tmp_path / "shared"
     with pytest.raises(ShardError, match="chunk 0 .*missing"):
@@ -151,7 +142,7 @@ def test_estep_shards_have_no_gaps_or_duplicates(observations: Path, tmp_path: P
         gather_chunks(shared, 512, 100)
 
 
-def test_an_interrupted_estep_keeps_its_finished_chunks(observations: Path, tmp_path: Path) -> None:
+def test_an_interrupted_estep_keeps_its_finished_chunks(observations: Path, tmp_path: Path) -> None:  # noqa: F811
     folder = tmp_path / "chunks"
     marker = torch.full((100, 5), 3.0)
     write_chunk(folder, 1, marker)
