@@ -103,7 +103,9 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [f"EM-MMPS lap 2 on {args.observations} Fashion-MNIST observations (75 % masked), `{args.preset}` UNet, "
              f"E-step MMPS (GMRES k = 1) with {args.sampler_steps} DDPM steps in chunks of {args.estep_batch}, "
              f"M-step {args.steps} steps of global batch {args.batch_size}. Efficiency compares P processes with "
-             "P times one process of as many threads as each of them.", "",
+             "P times one process of as many threads as each of them."
+             + (" On a CPU the processes share the machine's cores, so `2 x 1` against `1 x 2` is process- against "
+                "thread-parallelism on the same cores." if args.device == "cpu" else ""), "",
              "| processes x threads | E-step obs/s | M-step img/s | E-step efficiency | M-step efficiency |",
              "|---|---|---|---|---|"]
     for r in results:
