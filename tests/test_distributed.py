@@ -79,11 +79,10 @@ def test_two_processes_train_what_one_process_trains(run_pair: tuple[str, Path, 
     assert not any((two / "estep").glob("lap-*")), "the E-step chunks of a complete lap are removed"
 
 
+@pytest.mark.parametrize("run_pair", ["diffem"], indirect=True)
 def test_a_distributed_run_resumes_from_its_last_complete_lap(run_pair: tuple[str, Path, Path], tmp_path: Path,
                                                               observations: Path) -> None:  # noqa: F811
     method, _, two = run_pair
-    if method != "diffem":
-        pytest.skip("one method is enough for resuming")
     copy = tmp_path / "run"
     shutil.copytree(two, copy)
     shutil.rmtree(copy / "laps" / "lap-0002")
