@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,11 +38,6 @@ from diffem.em.processes import launch_prefix  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 def run(command: list[str], threads: int | None) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -56,7 +50,7 @@ def run(command: list[str], threads: int | None) -> None:
 
 def measure(observations: Path, work: Path, processes: int, threads: int | None, args: argparse.Namespace) -> dict[str, Any]:
     out = work / f"p{processes}-t{threads or 'all'}"
-    command = [*launch_prefix(processes, free_port()), "train", "--method", "em-mmps", "--observations", str(observations),
+    command = [*launch_prefix(processes), "train", "--method", "em-mmps", "--observations", str(observations),
                "--out", str(out), "--laps", "2", "--steps-per-lap", str(args.steps), "--batch-size", str(args.batch_size),
                "--estep-batch", str(args.estep_batch), "--sampler-steps", str(args.sampler_steps), "--preset", args.preset,
                "--eval-count", "0", "--eval-samples", "0", "--device", args.device, "--quiet"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -32,14 +31,9 @@ TINY = ["--laps", "2", "--steps-per-lap", "30", "--batch-size", "64", "--lr", "1
         "--eval-count", "32", "--eval-samples", "64", "--device", "cpu", "--quiet"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 def train(method: str, observations: Path, out: Path, processes: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [*launch_prefix(processes, free_port()), "train", "--method", method, "--observations", str(observations),
+    command = [*launch_prefix(processes), "train", "--method", method, "--observations", str(observations),
                "--out", str(out), *TINY, *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)

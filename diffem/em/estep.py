@@ -62,11 +62,16 @@ def posterior_samples(posterior: PosteriorFactory, observations: ObservationSet,
     samples = []
     starts = range(0, len(observations), batch_size)
     for start in tqdm(starts, desc=description, disable=not progress, leave=False):
-        y, operator = observations.batch(slice(start, start + batch_size), device)
-        denoiser = posterior(operator, y)
-        shape = (y.shape[0], *observations.event_shape)
-        samples.append(sampler.sample(denoiser, shape, generator=generator, device=device).cpu())
+        samples.append(sample_rows(posterior, observations, slice(start, start + batch_size), sampler, generator, device))
     return torch.cat(samples)
+
+
+def sample_rows(posterior: PosteriorFactory, observations: ObservationSet, rows: slice, sampler: Sampler,
+                generator: torch.Generator, device: torch.device | str) -> Tensor:
+    """One posterior sample for each of the observations ``rows``, on the CPU."""
+    y, operator = observations.batch(rows, device)
+    shape = (y.shape[0], *observations.event_shape)
+    return sampler.sample(posterior(operator, y), shape, generator=generator, device=device).cpu()
 
 
 def chunk_seed(seed: int, chunk: int) -> int:
@@ -87,10 +92,9 @@ def sharded_posterior_samples(posterior: PosteriorFactory, observations: Observa
     for chunk in tqdm(mine, desc=description, disable=not progress, leave=False):
         if chunk_path(folder, chunk).is_file():
             continue  # drawn before this E-step was interrupted
-        y, operator = observations.batch(chunk_rows(chunk, total, chunk_size), processes.device)
         generator = make_generator(chunk_seed(seed, chunk), processes.device)
-        shape = (y.shape[0], *observations.event_shape)
-        write_chunk(folder, chunk, sampler.sample(posterior(operator, y), shape, generator=generator,
-                                                   device=processes.device))
+        assert generator is not None
+        write_chunk(folder, chunk, sample_rows(posterior, observations, chunk_rows(chunk, total, chunk_size), sampler,
+                                               generator, processes.device))
     processes.barrier()
     return gather_chunks(folder, total, chunk_size)

@@ -23,6 +23,7 @@ the same seed and global batch (up to the order of floating-point sums):
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any, TypeVar
 
@@ -44,17 +45,24 @@ def launched_processes() -> int:
     return 1
 
 
-def launch_prefix(processes: int, port: int | None = None) -> list[str]:
+def launch_prefix(processes: int) -> list[str]:
     """The command that runs ``python -m diffem ...`` on ``processes`` local processes (append the arguments).
 
     ``accelerate launch --multi_gpu`` starts one process per GPU, or, with ``--device cpu``
-    among the arguments, ``processes`` CPU processes joined by gloo.
+    among the arguments, ``processes`` CPU processes joined by gloo; they meet on a free local
+    port, so that several such runs can share a machine.
     """
     if processes <= 1:
         return [sys.executable, "-m", "diffem"]
-    prefix = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    return prefix + (["--main_process_port", str(port)] if port else []) + ["-m", "diffem"]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(free_local_port()), "-m", "diffem"]
+
+
+def free_local_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class Processes:

@@ -47,9 +47,7 @@ def chunk_path(folder: Path, chunk: int) -> Path:
 
 def shard_folder(root: Path, name: str, previous: Path, chunk_size: int, total: int) -> Path:
     """The chunk folder of the E-step ``name`` that starts from the lap folder ``previous``."""
-    digest = hashlib.sha256()
-    manifest = previous / MANIFEST
-    digest.update(manifest.read_bytes() if manifest.is_file() else str(previous).encode())
+    digest = hashlib.sha256((previous / MANIFEST).read_bytes())
     digest.update(f"{chunk_size}:{total}".encode())
     return root / f"{name}-{digest.hexdigest()[:12]}"
 
