@@ -90,6 +90,20 @@ def test_projection_rows_have_unit_norm(generator: torch.Generator) -> None:
     torch.testing.assert_close(operator.matrix.norm(dim=-1), torch.ones(10, 2))
 
 
+def test_projection_condition_is_the_constraint_set_in_x_coordinates(generator: torch.Generator) -> None:
+    operator = RandomProjection(rows=2).draw(10, (5,), generator)
+    x = torch.randn(10, 5, generator=generator)
+    y = operator.forward(x)
+    cond = operator.condition(y)
+    assert cond.shape == (10, operator.condition_channels((5,))) == (10, 30)
+    solution, projector = cond[:, :5], cond[:, 5:].reshape(10, 5, 5)
+    torch.testing.assert_close(operator.forward(solution), y, atol=1e-5, rtol=0)  # A (A^+ y) = y
+    torch.testing.assert_close(projector @ projector, projector, atol=1e-5, rtol=0)
+    torch.testing.assert_close(projector, projector.transpose(1, 2), atol=1e-5, rtol=0)
+    # the least-norm solution is the row-space part of x
+    torch.testing.assert_close(solution, torch.einsum("bij,bj->bi", projector, x), atol=1e-5, rtol=0)
+
+
 def test_select_takes_a_sub_batch(generator: torch.Generator) -> None:
     operator = RandomMask(ratio=0.5).draw(6, IMAGE, generator)
     part = operator.select(slice(2, 4))

@@ -1,7 +1,16 @@
 r"""Random linear projections of vectors (the toy-manifold experiment of both papers).
 
 Each sample has its own ``A_i in R^{m x n}`` with i.i.d. Gaussian entries and rows normalised
-to unit norm; ``y_i = A_i x_i + sigma_y eta``. DiffEM conditions on ``[y, vec(A)]``.
+to unit norm; ``y_i = A_i x_i + sigma_y eta``.
+
+DiffEM's paper conditions its network on ``[y, vec(A)]``. We condition on
+``[A^+ y, vec(A^+ A)]`` instead: the least-norm solution of ``A x = y`` and the orthogonal
+projector onto the row space of ``A``, which together pin down the affine set ``{x : A x = y}``
+that the likelihood concentrates on (``sigma_y = 0.01``), in ``x``'s own coordinates, as the
+image operators' ``[A^T y, A^T A 1]`` do (``A^+ = A^T`` for a mask). An MLP reading ``[y, vec(A)]``
+must learn the products and the inverse of ``(A A^T)`` itself; trained on clean points (3000 steps,
+``benchmarks/manifold.py``'s MLP) it mostly ignored ``y`` (posterior RMSE 2.61 against 1.87 with
+this conditioning; Sinkhorn divergence of the aggregate posterior 0.067 against 0.031).
 """
 
 from __future__ import annotations
@@ -62,11 +71,16 @@ class RandomProjection(LinearOperator):
         return torch.Size([y_shape[0], self.matrix.shape[2]])
 
     def condition(self, y: Tensor) -> Tensor:
+        """``[A^+ y, vec(A^+ A)]``: the least-norm solution of ``A x = y`` and the row-space projector."""
         matrix = self._matrix_for(y.shape[0], self.input_shape(y.shape)[1], y.dtype, y.device)
-        return torch.cat([y, matrix.expand(y.shape[0], -1, -1).flatten(1)], dim=1)
+        pseudo_inverse = torch.linalg.pinv(matrix.expand(y.shape[0], -1, -1))
+        solution = torch.einsum("bnm,bm->bn", pseudo_inverse, y)
+        projector = pseudo_inverse @ matrix
+        return torch.cat([solution, projector.flatten(1)], dim=1)
 
     def condition_channels(self, event_shape: Sequence[int]) -> int:
-        return self.rows + self.rows * int(event_shape[0])
+        dim = int(event_shape[0])
+        return dim + dim * dim
 
     def draw(self, batch: int, event_shape: Sequence[int], generator: torch.Generator | None = None,
              device: torch.device | str = "cpu") -> "RandomProjection":
