@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import write_section  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.utils import QueueError  # noqa: E402
+
+from diffem.em.processes import free_local_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = ROOT / "examples" / "fashion-test-0000-boot.png"
@@ -148,12 +149,6 @@ def thread_count(pid: int) -> int:
 
 
 # --- server -------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(port: int, work: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, DIFFEM_CHECKPOINTS=str(ROOT / "checkpoints"), DIFFEM_RUNS=str(work / "runs"),
                HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(work / "gradio"))
@@ -404,7 +399,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before RSS is read after a round")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
-    port = free_port()
+    port = free_local_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory(prefix="diffem-robustness-") as work:
         server = start_server(port, Path(work))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +15,10 @@ from PIL import Image
 import app
 from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
+from diffem.em.processes import free_local_port
 
 SIZE = 16
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_checkpoints(folder: Path) -> None:
@@ -44,7 +39,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     make_checkpoints(root / "checkpoints")
     app.use_folders(root / "checkpoints", root / "runs")
     demo = app.build_demo()
-    port = free_port()
+    port = free_local_port()
     demo.queue(max_size=16, default_concurrency_limit=2).launch(prevent_thread_lock=True, server_port=port,
                                                                 server_name="127.0.0.1")
     try:

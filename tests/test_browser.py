@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PIL import Image
 
 import app
 from test_app import make_checkpoints
+from diffem.em.processes import free_local_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -29,11 +29,6 @@ if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app.EXAMPLES = examples
     app.use_folders(root / "checkpoints", root / "runs")
     demo = app.build_demo()
-    port = free_port()
+    port = free_local_port()
     demo.queue(max_size=16).launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1")
     try:
         yield f"http://127.0.0.1:{port}/"
