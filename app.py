@@ -28,9 +28,9 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from diffem.data.image_folder import image_to_array
+from diffem.data.image_folder import ImageSizeError, check_image_size, image_to_array, read_image_file
 from diffem.imaging import tensor_to_image
 from diffem.jobs import JobManager, JobRequest
 from diffem.metrics import psnr, ssim
@@ -46,8 +46,6 @@ RUNS = Path(os.environ.get("DIFFEM_RUNS", HERE / "runs" / "app"))
 EXAMPLES = HERE / "examples"
 APP_MAX_STEPS = 1000
 MAX_SAMPLES = 16
-MAX_PIXELS = 4096 * 4096
-MIN_SIDE = 8
 DISPLAY = 224
 
 try:  # ZeroGPU Spaces: mark the GPU functions; a no-op decorator elsewhere
@@ -93,18 +91,10 @@ def load_picture(path: str | None, event_shape: tuple[int, ...]) -> torch.Tensor
     if not is_readable_upload(path):
         raise gr.Error("Only uploaded files and the app's examples can be restored; upload the image instead.")
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise gr.Error(f"The image is {width}x{height}: at most {MAX_PIXELS // 1_000_000} megapixels please.")
-            if min(width, height) < MIN_SIDE:
-                raise gr.Error(f"The image is {width}x{height}: at least {MIN_SIDE}x{MIN_SIDE} pixels please.")
-            image.seek(0)
-            image.load()
-            array = image_to_array(ImageOps.exif_transpose(image), event_shape[-1], event_shape[0])
-    except gr.Error:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        array = read_image_file(path, event_shape[-1], event_shape[0])
+    except ImageSizeError as error:
+        raise gr.Error(str(error)) from None
+    except (OSError, ValueError) as error:
         raise gr.Error(f"Cannot read this file as an image ({type(error).__name__}).") from None
     return torch.from_numpy(array)
 
@@ -174,8 +164,10 @@ def editor_picture(editor: dict[str, Any] | None, event_shape: tuple[int, ...]) 
         return None
     array = np.asarray(background)
     image = Image.fromarray(array[..., :3] if array.ndim == 3 else array)
-    if min(image.size) < MIN_SIDE:
-        raise gr.Error(f"The image is {image.size[0]}x{image.size[1]}: at least {MIN_SIDE}x{MIN_SIDE} pixels please.")
+    try:
+        check_image_size(*image.size)
+    except ImageSizeError as error:
+        raise gr.Error(str(error)) from None
     return torch.from_numpy(image_to_array(image, event_shape[-1], event_shape[0]))
 
 

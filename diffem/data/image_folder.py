@@ -14,6 +14,20 @@ from PIL import Image, ImageOps
 from torch import Tensor
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+#: larger images are refused before they are decoded (a decompression bomb stops here)
+MAX_PIXELS = 4096 * 4096
+MIN_SIDE = 8
+
+
+class ImageSizeError(ValueError):
+    """An image too large or too small to be read."""
+
+
+def check_image_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageSizeError(f"The image is {width}x{height}: at most {MAX_PIXELS // 1_000_000} megapixels please.")
+    if min(width, height) < MIN_SIDE:
+        raise ImageSizeError(f"The image is {width}x{height}: at least {MIN_SIDE}x{MIN_SIDE} pixels please.")
 
 
 def image_to_array(image: Image.Image, size: int, channels: int) -> np.ndarray:
@@ -31,15 +45,19 @@ def image_to_array(image: Image.Image, size: int, channels: int) -> np.ndarray:
 def read_image_file(path: str | Path, size: int, channels: int) -> np.ndarray:
     """One image file as a ``(channels, size, size)`` array in ``[0, 1]``.
 
-    Raises ``FileNotFoundError`` if there is no file, ``ValueError`` naming the file if it cannot be decoded.
+    The size is checked (:func:`check_image_size`) before decoding; EXIF orientation is applied and
+    an animation gives its first frame. Raises ``FileNotFoundError`` if there is no file,
+    :class:`ImageSizeError` for a size out of bounds, ``ValueError`` naming the file if it cannot be decoded.
     """
     try:
         with Image.open(path) as image:
+            check_image_size(*image.size)
+            image.seek(0)
             image.load()
-            return image_to_array(image, size, channels)
-    except FileNotFoundError:
+            return image_to_array(ImageOps.exif_transpose(image), size, channels)
+    except (FileNotFoundError, ImageSizeError):
         raise
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 
