@@ -300,6 +300,9 @@ def main() -> None:
         if lap is None:
             raise SystemExit(f"{run.root} has no complete lap with a {item.part}")
         folder = run.root / "final" if item.final else run.lap_path(lap)
+        if item.final and not folder.is_dir():
+            print(f"not shipped: {item.name} ({run.root} has no final prior yet; train.sh's --final-prior-steps makes it)")
+            continue
         problem = verify_folder(folder)
         if problem is not None:
             raise SystemExit(f"{folder} is not complete: {problem}")
