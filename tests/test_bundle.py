@@ -114,19 +114,13 @@ def test_hub_ids_fail_clearly_when_offline(tmp_path: Path, monkeypatch: pytest.M
         PriorBundle.from_pretrained(str(tmp_path / "missing"))
 
 
-def test_hub_ids_load_from_the_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_ids_load_from_the_local_cache(hub_cache: Path) -> None:
     """A Hub repo already in the cache loads offline (the cache laid out as huggingface_hub does)."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--someone--tiny-prior"
+    repo = hub_cache / "models--someone--tiny-prior"
     unet_bundle().save_pretrained(repo / "snapshots" / commit)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     assert PriorBundle.from_pretrained("someone/tiny-prior", device="cpu").kind == "unconditional"
 
 

@@ -34,6 +34,38 @@ def test_fashion_mnist_reads_idx_files(tmp_path: Path, monkeypatch: pytest.Monke
         load_fashion_mnist("train")
 
 
+def test_fashion_mnist_reads_the_hub_dataset_from_the_local_cache(hub_cache: Path) -> None:
+    """The Hub route, offline: parquet files (PNG bytes + label) laid out as huggingface_hub caches them."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as parquet
+    from PIL import Image
+
+    with pytest.raises(FileNotFoundError, match="could not fetch the Hub dataset"):
+        load_fashion_mnist("test", source="hub")
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = hub_cache / "datasets--zalando-datasets--fashion_mnist"
+    snapshot = repo / "snapshots" / commit / "fashion_mnist"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    images = (np.arange(2 * 28 * 28).reshape(2, 28, 28) * 7 % 256).astype(np.uint8)
+
+    def png(array: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    table = pa.table({"image": [{"bytes": png(a), "path": None} for a in images], "label": [9, 4]})
+    parquet.write_table(table, snapshot / "test-00000-of-00001.parquet")
+    pixels, labels = load_fashion_mnist("test", source="hub")
+    assert pixels.shape == (2, 1, 28, 28) and labels.tolist() == [9, 4]
+    assert torch.equal(pixels[:, 0], torch.from_numpy(images / 255).float())
+    with pytest.raises(FileNotFoundError):  # the train split is not in the cache
+        load_fashion_mnist("train", source="hub")
+
+
 def test_truncated_idx_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.gz"
     write_idx(path, np.zeros((2, 4, 4)))

@@ -50,7 +50,7 @@ def load_fashion_mnist(split: str = "train", source: str = "local") -> tuple[Ten
     """``(images, labels)``: images ``(N, 1, 28, 28)`` float in ``[0, 1]``, labels ``(N,)`` int64.
 
     ``source="local"`` reads the IDX files; ``source="hub"`` downloads the Hub dataset's parquet
-    files (needs ``pyarrow`` and a network connection).
+    files (needs ``pyarrow``, and a network connection unless the Hub cache has them).
     """
     if split not in SPLIT_PREFIX:
         raise ValueError(f"Fashion-MNIST split must be 'train' or 'test', got {split!r}")
@@ -74,21 +74,27 @@ def load_fashion_mnist(split: str = "train", source: str = "local") -> tuple[Ten
 
 
 def _load_from_hub(split: str) -> tuple[np.ndarray, np.ndarray]:
-    from huggingface_hub import HfApi, hf_hub_download
+    """The Hub dataset's parquet files of ``split``, fetched (or found in the local Hub cache,
+    which is all ``HF_HUB_OFFLINE=1`` allows) by ``snapshot_download``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     from PIL import Image
 
     try:
         import pyarrow.parquet as parquet
     except ImportError:
         raise ImportError("reading Fashion-MNIST from the Hub needs pyarrow (pip install pyarrow)") from None
-    files = [f for f in HfApi().list_repo_files(HUB_REPO, repo_type="dataset")
-             if f.endswith(".parquet") and f"/{split}-" in f"/{Path(f).name}"]
+    try:
+        folder = Path(snapshot_download(HUB_REPO, repo_type="dataset", allow_patterns=[f"*{split}-*.parquet"]))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
+        raise FileNotFoundError(f"could not fetch the Hub dataset {HUB_REPO}: {error}") from None
+    files = sorted(f for f in folder.rglob("*.parquet") if f.name.startswith(f"{split}-"))
     if not files:
         raise FileNotFoundError(f"no parquet file for split {split!r} in the Hub dataset {HUB_REPO}")
     images: list[np.ndarray] = []
     labels: list[int] = []
-    for name in sorted(files):
-        table = parquet.read_table(hf_hub_download(HUB_REPO, name, repo_type="dataset")).to_pydict()
+    for file in files:
+        table = parquet.read_table(file).to_pydict()
         for image, label in zip(table["image"], table["label"]):
             images.append(np.asarray(Image.open(io.BytesIO(image["bytes"])).convert("L")))
             labels.append(int(label))
