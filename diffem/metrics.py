@@ -16,6 +16,8 @@ r"""Quality metrics for restorations and priors.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
@@ -60,16 +62,37 @@ def frechet_distance(samples: Tensor, reference: Tensor, features: nn.Module | N
         return float(metric.compute())
 
 
-def sinkhorn_divergence(a: Tensor, b: Tensor, reg: float = 1e-3, iterations: int = 1000) -> float:
-    """Debiased entropic OT between two point clouds ``(n, d)`` and ``(m, d)`` (uniform weights)."""
+def entropic_transport_cost(p: Tensor, q: Tensor, reg: float, iterations: int = 1000, tol: float = 1e-6) -> float:
+    """``<P, C>`` for the entropic optimal plan ``P`` between uniform clouds ``p`` and ``q`` (``C = |x - y|^2``).
+
+    POT's log-stabilised Sinkhorn (``sinkhorn_stabilized``, absorbing the scalings into the
+    potentials past ``tau = 1e5``) gives the same plan as its log-domain ``sinkhorn_log`` (equal
+    to 1e-15 on 2,048 points) some 30x faster on the CPU. Each Sinkhorn iterate meets one marginal
+    exactly, so a healthy plan has mass 1; if the stabilised plan's mass is off by more than 1e-3
+    (a numerical breakdown, seen with POT's default ``tau = 1e3`` on 2,048 points), the log-domain
+    solver is used instead. With ``reg = 0.05`` on the toy manifold neither solver meets ``tol`` in
+    1,000 iterations: the figure is the 1,000th iterate's (their non-convergence warning is muted).
+    """
     import ot
 
+    cost = torch.cdist(p, q) ** 2
+    wp = torch.full((p.shape[0],), 1 / p.shape[0], dtype=cost.dtype)
+    wq = torch.full((q.shape[0],), 1 / q.shape[0], dtype=cost.dtype)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sinkhorn did not converge")
+        plan = ot.sinkhorn(wp, wq, cost, reg, method="sinkhorn_stabilized", numItermax=iterations, stopThr=tol,
+                           tau=1e5)
+        if not abs(float(plan.sum()) - 1.0) < 1e-3:  # a numerical breakdown loses the plan's mass (NaN fails too)
+            plan = ot.sinkhorn(wp, wq, cost, reg, method="sinkhorn_log", numItermax=iterations, stopThr=tol)
+    return float((plan * cost).sum())
+
+
+def sinkhorn_divergence(a: Tensor, b: Tensor, reg: float = 1e-3, iterations: int = 1000) -> float:
+    """Debiased entropic OT between two point clouds ``(n, d)`` and ``(m, d)`` (uniform weights):
+    ``W(a, b) - (W(a, a) + W(b, b)) / 2`` with ``W`` the transport cost of the entropic plan."""
     a64, b64 = a.detach().double().cpu(), b.detach().double().cpu()
 
     def entropic_cost(p: Tensor, q: Tensor) -> float:
-        cost = torch.cdist(p, q) ** 2
-        wp = torch.full((p.shape[0],), 1 / p.shape[0], dtype=torch.float64)
-        wq = torch.full((q.shape[0],), 1 / q.shape[0], dtype=torch.float64)
-        return float(ot.sinkhorn2(wp, wq, cost, reg, method="sinkhorn_log", numItermax=iterations, stopThr=1e-6))
+        return entropic_transport_cost(p, q, reg, iterations)
 
     return entropic_cost(a64, b64) - 0.5 * (entropic_cost(a64, a64) + entropic_cost(b64, b64))

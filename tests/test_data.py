@@ -101,3 +101,24 @@ def test_observation_sets_round_trip_with_binary_masks(tmp_path: Path) -> None:
     assert torch.equal(held_out.x, x[:4])
     again = make_observation_set(x, operator, seed=0)
     assert torch.equal(again.y, train.y)
+
+
+def test_sinkhorn_divergence_matches_pot_log_domain_and_separates_clouds() -> None:
+    import ot
+
+    from diffem.metrics import sinkhorn_divergence
+
+    generator = torch.Generator().manual_seed(0)
+    a = make_manifold(300, seed=5).double()
+    b = make_manifold(300, seed=6).double()
+
+    def log_domain(p: torch.Tensor, q: torch.Tensor) -> float:
+        w = torch.full((p.shape[0],), 1 / p.shape[0], dtype=torch.float64)
+        return float(ot.sinkhorn2(w, w, torch.cdist(p, q) ** 2, 0.05, method="sinkhorn_log", numItermax=1000,
+                                  stopThr=1e-6))
+
+    expected = log_domain(a, b) - 0.5 * (log_domain(a, a) + log_domain(b, b))
+    assert sinkhorn_divergence(a, b, reg=0.05) == pytest.approx(expected, abs=1e-8)
+    assert abs(sinkhorn_divergence(a, a, reg=0.05)) < 1e-8
+    shifted = a + 0.5 * torch.randn(1, 5, generator=generator, dtype=torch.float64)
+    assert sinkhorn_divergence(a, shifted, reg=0.05) > 10 * abs(expected)
