@@ -40,7 +40,7 @@ from diffem.em import EMConfig, RunFolder, run_em  # noqa: E402
 from diffem.guidance import ConditionalPosteriorDenoiser  # noqa: E402
 from diffem.metrics import sinkhorn_divergence  # noqa: E402
 from diffem.operators import parse_corruption  # noqa: E402
-from diffem.samplers import make_sampler  # noqa: E402
+from diffem.samplers import SAMPLERS, make_sampler  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("em-mmps", "diffem", "reference")
@@ -62,7 +62,8 @@ def method_config(method: str, args: argparse.Namespace, work: Path) -> EMConfig
     steps = args.diffem_steps_per_lap if method == "diffem" and args.diffem_steps_per_lap else args.steps_per_lap
     laps = min(args.laps, args.reference_laps) if method == "reference" else args.laps
     return EMConfig(method=method, observations=str(work / "observations"), out=str(work / method), laps=laps,
-                    steps_per_lap=steps, batch_size=1024, lr=1e-3, lr_final=1e-5, sampler_steps=args.sampler_steps,
+                    steps_per_lap=steps, batch_size=1024, lr=1e-3, lr_final=1e-5, sampler=args.sampler,
+                    sampler_steps=args.sampler_steps,
                     estep_batch=args.observations, gaussian_rank=None, gaussian_iterations=16, solver="cg",
                     solver_iterations=2, eval_count=256, eval_samples=args.eval_samples, ema_decay=0.999,
                     sinkhorn_reg=SINKHORN_REG)
@@ -76,11 +77,11 @@ def train_method(config: EMConfig, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def draw_samples(path: Path, test: ObservationSet, n: int, seed: int, steps: int) -> torch.Tensor:
+def draw_samples(path: Path, test: ObservationSet, n: int, seed: int, sampler_name: str, steps: int) -> torch.Tensor:
     """``n`` samples of a lap's model: prior samples, or for a conditional model one posterior sample
     of each of the first ``n`` test observations (a draw of the aggregate posterior)."""
     bundle = PriorBundle.from_pretrained(path)
-    sampler = make_sampler("ddpm", bundle.schedule, steps)
+    sampler = make_sampler(sampler_name, bundle.schedule, steps)
     denoiser = bundle.denoiser
     if bundle.kind == "conditional":
         y, operator = test.batch(slice(0, n))
@@ -101,11 +102,11 @@ def final_models(work: Path, methods: list[str]) -> dict[str, Path]:
     return models
 
 
-def resample(path: Path, test: ObservationSet, n: int, steps: int) -> list[float]:
+def resample(path: Path, test: ObservationSet, n: int, sampler: str, steps: int) -> list[float]:
     """Sinkhorn divergences of ``n`` fresh samples against held-out truth, one per seed (disjoint truth)."""
     assert test.x is not None
     seeds = range(max(1, min(2, len(test) // n)))
-    return [sinkhorn_divergence(draw_samples(path, test, n, seed, steps), test.x[seed * n:(seed + 1) * n],
+    return [sinkhorn_divergence(draw_samples(path, test, n, seed, sampler, steps), test.x[seed * n:(seed + 1) * n],
                                 reg=SINKHORN_REG) for seed in seeds]
 
 
@@ -140,6 +141,8 @@ def main() -> None:
                         help="DiffEM's M-step length (default: --steps-per-lap); its E-step is far cheaper")
     parser.add_argument("--reference-laps", type=int, default=8,
                         help="laps of the clean-data reference (it needs no E-step and converges in a few laps)")
+    parser.add_argument("--sampler", default="pc", choices=sorted(SAMPLERS),
+                        help="the E-steps' and the evaluation's sampler (pc: DDPM + one Langevin correction a step)")
     parser.add_argument("--sampler-steps", type=int, default=64)
     parser.add_argument("--eval-samples", type=int, default=512)
     parser.add_argument("--final-samples", type=int, default=2048)
@@ -160,7 +163,8 @@ def main() -> None:
     curves = {m: [lap["sinkhorn"] for lap in h] for m, h in histories.items()}
     test = load_observation_set(work / "observations", "test")
     models = final_models(work, args.methods)
-    finals = {name: resample(path, test, args.final_samples, args.sampler_steps) for name, path in models.items()}
+    finals = {name: resample(path, test, args.final_samples, args.sampler, args.sampler_steps)
+              for name, path in models.items()}
     last_laps = {m: int(p.parent.name.removeprefix("lap-")) for m, p in models.items() if m != "gaussian"}
     plot_curves({("clean-data reference" if m == "reference" else m): v for m, v in curves.items()},
                 ROOT / "docs" / f"{args.section}.png", "Sinkhorn divergence to held-out truth",
@@ -170,8 +174,8 @@ def main() -> None:
     steps = {m: c.steps_per_lap for m, c in configs.items()}
     body = (f"Toy manifold (R^5, 2-D random projections, sigma_y = 0.01): {args.observations} observations, "
             f"{args.laps} laps (reference: {configs['reference'].laps if 'reference' in configs else 0}); M-steps of " + ", ".join(f"{m} {s}" for m, s in steps.items())
-            + f" Adam steps (batch 1024, lr 1e-3 -> 1e-5, EMA 0.999 with warm-up), {args.sampler_steps} DDPM "
-            f"steps per E-step (MMPS: CG, 2 iterations), MLP 3x256. Lap 0 is the Gaussian fitted by closed-form EM; "
+            + f" Adam steps (batch 1024, lr 1e-3 -> 1e-5, EMA 0.999 with warm-up), `{args.sampler}` sampler with "
+            f"{args.sampler_steps} steps for E-steps and samples (MMPS: CG, 2 iterations), MLP 3x256. Lap 0 is the Gaussian fitted by closed-form EM; "
             f"`reference` is the same MLP trained on the clean points (upper bound; its lap 0 is a Gaussian fitted "
             f"to clean data). DiffEM's samples are conditional samples of held-out test observations (draws of "
             f"q(x) = E_y q(x|y)). Sinkhorn divergence: POT, log domain, eps {SINKHORN_REG}.\n\n"

@@ -23,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="runs/manifold")
     parser.add_argument("--samples", type=int, nargs="+", default=[512, 2048])
+    parser.add_argument("--sampler", default="pc")
     parser.add_argument("--steps", type=int, default=64)
     args = parser.parse_args()
     work = Path(args.work)
@@ -31,7 +32,7 @@ def main() -> None:
     for name, path in final_models(work, methods).items():
         for n in args.samples:
             start = time.perf_counter()
-            values = resample(path, test, n, args.steps)
+            values = resample(path, test, n, args.sampler, args.steps)
             print(f"{name} ({path.parent.name}): {n} samples: " + ", ".join(f"{v:.4f}" for v in values)
                   + f" ({time.perf_counter() - start:.0f} s)", flush=True)
 
