@@ -12,7 +12,7 @@ small sample; the papers use 16,384), and the targets are judged on those.
 The methods run concurrently, one single-threaded process each, ``--workers`` at a time (on 2
 cores, EM-MMPS in one process while DiffEM then the reference share the other).
 
-    python benchmarks/manifold.py --laps 12 --observations 8192
+    python benchmarks/manifold.py --laps 32 --work runs/manifold-pc   # BENCHMARKS.md, about 25 min on 2 cores
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def final_table(finals: dict[str, list[float]], laps: dict[str, int], n: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--laps", type=int, default=12)
+    parser.add_argument("--laps", type=int, default=32)
     parser.add_argument("--observations", type=int, default=8192)
     parser.add_argument("--steps-per-lap", type=int, default=1000)
     parser.add_argument("--diffem-steps-per-lap", type=int, default=0,
