@@ -23,7 +23,6 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -90,15 +89,15 @@ def draw_samples(path: Path, test: ObservationSet, n: int, seed: int, sampler_na
         return sampler.sample(denoiser, (n, *bundle.event_shape), generator=torch.Generator().manual_seed(seed))
 
 
-def final_models(work: Path, methods: list[str]) -> dict[str, Path]:
-    """The Gaussian (lap 0) and each method's last complete lap."""
+def final_models(work: Path, methods: list[str]) -> dict[str, tuple[int, Path]]:
+    """``(lap, bundle folder)`` of the Gaussian (lap 0) and of each method's last complete lap."""
     first = RunFolder(work / methods[0])
-    models = {"gaussian": first.lap_path(0) / "prior"} if methods[0] != "reference" else {}
+    models = {"gaussian": (0, first.lap_path(0) / "prior")} if methods[0] != "reference" else {}
     for method in methods:
         run = RunFolder(work / method)
         lap = run.last_lap_with(PARTS[method])
         if lap is not None:
-            models[method] = run.lap_path(lap) / PARTS[method]
+            models[method] = (lap, run.lap_path(lap) / PARTS[method])
     return models
 
 
@@ -164,9 +163,9 @@ def main() -> None:
     test = load_observation_set(work / "observations", "test")
     models = final_models(work, args.methods)
     finals = {name: resample(path, test, args.final_samples, args.sampler, args.sampler_steps)
-              for name, path in models.items()}
+              for name, (_, path) in models.items()}
     wall = time.perf_counter() - start
-    last_laps = {m: int(p.parent.name.removeprefix("lap-")) for m, p in models.items() if m != "gaussian"}
+    last_laps = {name: lap for name, (lap, _) in models.items()}
     plot_curves({("clean-data reference" if m == "reference" else m): v for m, v in curves.items()},
                 ROOT / "docs" / f"{args.section}.png", "Sinkhorn divergence to held-out truth",
                 "Toy manifold: learning from 2-D projections")

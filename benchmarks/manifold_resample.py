@@ -29,11 +29,11 @@ def main() -> None:
     work = Path(args.work)
     test = load_observation_set(work / "observations", "test")
     methods = [m for m in METHODS if (work / m).is_dir()]
-    for name, path in final_models(work, methods).items():
+    for name, (lap, path) in final_models(work, methods).items():
         for n in args.samples:
             start = time.perf_counter()
             values = resample(path, test, n, args.sampler, args.steps)
-            print(f"{name} ({path.parent.name}): {n} samples: " + ", ".join(f"{v:.4f}" for v in values)
+            print(f"{name} (lap {lap}): {n} samples: " + ", ".join(f"{v:.4f}" for v in values)
                   + f" ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
