@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import torch
 
 from .bundle import BundleError, PriorBundle
-from .em.config import METHODS, EMConfig
+from .em.config import METHODS, PRIOR_INITS, EMConfig
 from .em.laps import RunError
 from .em.mstep import PRECISIONS
 from .operators import OPERATORS, parse_corruption
@@ -100,7 +100,10 @@ def build_parser() -> Parser:
     source.add_argument("--observations", help="an observation set folder (from make-observations)")
     source.add_argument("--data", help="make the observation set first from this clean source")
     train.add_argument("--corruption", help="with --data: the corruption, e.g. mask:0.75")
-    train.add_argument("--observations-limit", type=positive_int, help="with --data: use the first N training samples")
+    train.add_argument("--observations-limit", type=positive_int, help="train on the first N observations only")
+    train.add_argument("--conditional", help="diffem-prior: the trained DiffEM conditional model (a folder)")
+    train.add_argument("--prior-init", default="scratch", choices=list(PRIOR_INITS),
+                       help="diffem-prior: lap 1 starts from scratch or from the conditional model without its condition")
     train.add_argument("--sigma-y", type=positive_float, default=0.01)
     train.add_argument("--out", required=True)
     train.add_argument("--laps", type=positive_int, default=8)
@@ -205,21 +208,13 @@ def command_make_observations(args: argparse.Namespace) -> None:
 def command_train(args: argparse.Namespace) -> None:
     from .em.runner import run_em
 
-    observations = args.observations
-    if args.data is not None:
-        if args.corruption is None:
-            raise UsageError("--data needs --corruption (e.g. mask:0.75)")
-        observations = str(Path(args.out) / "observations")
-        if not (Path(observations) / "observations.json").is_file():
-            command_make_observations(argparse.Namespace(
-                data=args.data, corruption=args.corruption, sigma_y=args.sigma_y, seed=args.seed, out=observations,
-                limit=args.observations_limit, test_limit=None, size=28, channels=1, manifold_points=16384))
-    elif args.corruption is not None:
+    if args.data is not None and args.corruption is None:
+        raise UsageError("--data needs --corruption (e.g. mask:0.75)")
+    if args.data is None and args.corruption is not None:
         raise UsageError("--corruption goes with --data; an observation set already fixes its corruption")
-    if not (Path(observations) / "observations.json").is_file():
-        raise UsageError(f"{observations} is not an observation set (make one with make-observations)")
+    observations = args.observations if args.data is None else str(Path(args.out) / "observations")
     config = EMConfig(
-        method=args.method, observations=str(observations), out=args.out, laps=args.laps,
+        method=args.method, observations=observations, out=args.out, laps=args.laps,
         steps_per_lap=args.steps_per_lap, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
         ema_decay=args.ema_decay, hflip=args.hflip, precision=args.precision, compile=args.compile,
         sampler=args.sampler, sampler_steps=args.sampler_steps,
@@ -227,8 +222,15 @@ def command_train(args: argparse.Namespace) -> None:
         gaussian_iterations=args.gaussian_iterations, gaussian_rank=args.gaussian_rank, preset=args.preset,
         hidden_features=args.hidden_features, hidden_layers=args.hidden_layers, sigma_max=args.sigma_max,
         train_corruption=args.train_corruption, final_prior_steps=args.final_prior_steps,
+        conditional=args.conditional, prior_init=args.prior_init, observations_limit=args.observations_limit,
         eval_count=args.eval_count, eval_samples=args.eval_samples, seed=args.seed,
         feature_net=args.feature_net)
+    if args.data is not None and not (Path(observations) / "observations.json").is_file():
+        command_make_observations(argparse.Namespace(
+            data=args.data, corruption=args.corruption, sigma_y=args.sigma_y, seed=args.seed, out=observations,
+            limit=args.observations_limit, test_limit=None, size=28, channels=1, manifold_points=16384))
+    if not (Path(observations) / "observations.json").is_file():
+        raise UsageError(f"{observations} is not an observation set (make one with make-observations)")
     device_for(args.device)
     run_em(config, device=args.device, resume=args.resume, progress=not args.quiet, time_limit=args.time_limit,
            keep_weights=args.keep_weights)

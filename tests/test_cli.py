@@ -28,6 +28,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (["make-observations", "--data", "manifold", "--corruption", "smudge:3", "--out", "z"], "unknown corruption"),
     (["restore", "--prior", "no/such/prior/folder", "--image", "a.png", "--out", "o"], "no prior bundle"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--method", "diffem-prior", "--observations", "x", "--out", "y"], "--conditional"),
+    (["train", "--method", "em-mmps", "--observations", "x", "--out", "y", "--conditional", "c"], "--conditional"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(args: list[str], message: str) -> None:
     result = run_cli(*args)

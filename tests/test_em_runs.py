@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from diffem.data import make_manifold
 from diffem.data.observations import TEST_FILE, make_observation_set, save_observation_set
 from diffem.em import EMConfig, RunError, RunFolder, run_em
 from diffem.em.laps import verify_folder
+from diffem.em.networks import new_denoiser, without_condition
 from diffem.operators import parse_corruption
 
 METHOD_PART = {"em-mmps": "prior", "diffem": "conditional"}
@@ -174,3 +176,58 @@ def test_a_run_killed_mid_lap_resumes_from_its_last_complete_lap(observations: P
     run_em(config, device="cpu", resume=True, progress=False)
     assert run.complete_laps() == [0, 1, 2, 3]
     assert not list((out / "laps").glob(".lap-*"))
+
+
+@pytest.mark.parametrize("event_shape, preset", [((2,), "small"), ((1, 8, 8), "tiny")])
+def test_without_condition_is_the_conditional_model_told_nothing(event_shape: tuple[int, ...], preset: str) -> None:
+    conditional = new_denoiser(event_shape, 2 if len(event_shape) == 3 else 4, seed=0, preset=preset,
+                               hidden_features=16, hidden_layers=2).eval()
+    unconditional = without_condition(conditional).eval()
+    x = 2 * torch.randn(3, *event_shape)
+    empty = torch.zeros(3, conditional.condition_channels, *event_shape[1:])
+    with torch.no_grad():
+        torch.testing.assert_close(unconditional(x, 0.7), conditional(x, 0.7, empty))
+    assert not unconditional.conditional
+    with pytest.raises(ValueError, match="already unconditional"):
+        without_condition(unconditional)
+
+
+def test_diffem_prior_trains_laps_on_one_set_of_reconstructions(observations: Path, tmp_path: Path) -> None:
+    diffem = tmp_path / "diffem"
+    run_em(tiny_config("diffem", observations, diffem, laps=1), device="cpu", progress=False)
+    conditional = diffem / "laps" / "lap-0001" / "conditional"
+    out = tmp_path / "prior"
+    config = tiny_config("diffem-prior", observations, out, conditional=str(conditional), prior_init="conditional",
+                         observations_limit=200)
+    run_em(config, device="cpu", progress=False)
+    run = RunFolder(out)
+    assert run.complete_laps() == [0, 1, 2]
+    (drawn,) = (out / "estep").iterdir()  # one E-step, reused by lap 2
+    assert drawn.name.startswith("reconstructions-")
+    assert load_file(str(next(drawn.glob("chunk-*.safetensors"))))["samples"].shape[0] == 200
+    bundle = json.loads((run.lap_path(2) / "prior" / "diffem.json").read_text())
+    assert bundle["kind"] == "unconditional" and bundle["info"]["prior_init"] == "conditional"
+    assert bundle["info"]["conditional"] == str(conditional)
+    metrics = json.loads((run.lap_path(2) / "metrics.json").read_text())
+    assert metrics["estep_seconds"] < metrics["mstep_seconds"]
+
+
+def test_diffem_prior_refuses_a_model_that_is_not_conditional(finished_run: tuple[str, Path], observations: Path,
+                                                             tmp_path: Path) -> None:
+    gaussian = finished_run[1] / "laps" / "lap-0000" / "prior"
+    config = tiny_config("diffem-prior", observations, tmp_path / "prior", conditional=str(gaussian))
+    with pytest.raises(ValueError, match="not a conditional model"):
+        run_em(config, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"method": "diffem-prior"}, "--conditional"),
+    ({"conditional": "somewhere"}, "--conditional"),
+    ({"prior_init": "lucky"}, "--prior-init"),
+    ({"observations_limit": 0}, "--observations-limit"),
+])
+def test_bad_diffem_prior_settings(changes: dict[str, object], message: str, observations: Path, tmp_path: Path) -> None:
+    settings = {"method": "em-mmps", **changes}
+    method = settings.pop("method")
+    with pytest.raises(ValueError, match=message):
+        tiny_config(str(method), observations, tmp_path, **settings)

@@ -10,7 +10,10 @@ from ..samplers import MAX_STEPS, SAMPLERS
 from .mstep import TrainSettings
 
 #: "reference" trains on the clean data behind the observations: an upper bound, never an EM result
-METHODS = ("em-mmps", "diffem", "reference")
+#: "diffem-prior" trains DiffEM's unconditional prior on reconstructions by a trained conditional model
+METHODS = ("em-mmps", "diffem", "reference", "diffem-prior")
+#: how diffem-prior's lap 1 starts: a fresh network, or the conditional model without its condition
+PRIOR_INITS = ("scratch", "conditional")
 
 #: settings that may change when a run is resumed (the others must match)
 #: (each lap's metrics.json records the M-step length it used)
@@ -47,6 +50,9 @@ class EMConfig:
     sigma_max: float | None = None
     train_corruption: str | None = None
     final_prior_steps: int = 0
+    conditional: str | None = None
+    prior_init: str = "scratch"
+    observations_limit: int | None = None
     eval_count: int = 64
     eval_samples: int = 256
     sinkhorn_reg: float = 0.05
@@ -56,6 +62,12 @@ class EMConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if (self.method == "diffem-prior") != (self.conditional is not None):
+            raise ValueError("--conditional (a DiffEM conditional model) goes with --method diffem-prior, and only with it")
+        if self.prior_init not in PRIOR_INITS:
+            raise ValueError(f"unknown --prior-init {self.prior_init!r}; choose one of {', '.join(PRIOR_INITS)}")
+        if self.observations_limit is not None and self.observations_limit < 1:
+            raise ValueError(f"--observations-limit must be at least 1, got {self.observations_limit}")
         if self.laps < 1:
             raise ValueError(f"--laps must be at least 1, got {self.laps}")
         if self.sampler not in SAMPLERS:

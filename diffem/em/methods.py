@@ -14,7 +14,9 @@ r"""The two EM methods, lap by lap.
   the training corruption family, by default the observations' own) and train the conditional
   denoiser ``d(x_t, sigma, cond(y'))`` on the pairs, warm-started from lap ``k - 1``.
 
-At the end DiffEM can train an unconditional prior on reconstructions by its last model.
+At the end DiffEM can train an unconditional prior on reconstructions by its last model, in one
+go (``--final-prior-steps``) or, from a trained conditional model, in resumable laps of its own
+(method ``diffem-prior``, :class:`DiffEMPrior`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from .evaluation import LapEvaluation, PriorDraw, evaluate_lap
 from .gaussian_em import fit_gaussian, gaussian_em
 from .laps import METRICS, lap_name
 from .mstep import ConditionFn, train_denoiser
-from .networks import domain_of, new_denoiser, schedule_for
+from .networks import domain_of, new_denoiser, schedule_for, without_condition
 from .processes import Processes
 from .shards import shard_folder
 
@@ -50,6 +52,7 @@ PRIOR_DIR = "prior"
 CONDITIONAL_DIR = "conditional"
 SHARDS_DIR = "estep"  # inside the run folder: E-step chunks of the lap in progress
 FINAL_SHARDS = "final"
+RECONSTRUCTIONS = "reconstructions"  # diffem-prior's E-step, drawn once
 
 
 def lap_seed(seed: int, lap: int, stage: int) -> int:
@@ -194,9 +197,7 @@ class EMMPS(EMMethod):
         start = time.perf_counter()
         samples = self.training_samples(prior, lap, previous)
         estep_seconds = time.perf_counter() - start
-        network = prior if isinstance(prior, EDMDenoiser) else new_denoiser(
-            self.event_shape, 0, lap_seed(self.config.seed, lap, 5), self.config.preset,
-            self.config.hidden_features, self.config.hidden_layers)
+        network = prior if isinstance(prior, EDMDenoiser) else self.first_network(lap)
         start = time.perf_counter()
         ema, losses = self.train(network, samples, lap)
         mstep_seconds = time.perf_counter() - start
@@ -205,6 +206,12 @@ class EMMPS(EMMethod):
             return metrics
         evaluation = self.evaluate(self.draw_prior(ema, lap), self.mmps(ema), lap)
         return self.finish_lap(folder, PRIOR_DIR, self.bundle(ema, lap), evaluation, metrics)
+
+
+    def first_network(self, lap: int) -> EDMDenoiser:
+        """The network lap 1 trains (the laps after it fine-tune their predecessor's)."""
+        return new_denoiser(self.event_shape, 0, lap_seed(self.config.seed, lap, 5), self.config.preset,
+                            self.config.hidden_features, self.config.hidden_layers)
 
 
 class DiffEM(EMMethod):
@@ -309,4 +316,44 @@ class CleanReference(EMMPS):
         return fit_gaussian(self.clean, self.gaussian_rank())
 
 
-METHOD_CLASSES: dict[str, type[EMMethod]] = {"em-mmps": EMMPS, "diffem": DiffEM, "reference": CleanReference}
+class DiffEMPrior(EMMPS):
+    """DiffEM's unconditional prior, in laps, from a trained conditional model (``--conditional``).
+
+    The E-step is drawn once: ``x_i ~ q(x | y_i)`` by the conditional model, one sample per
+    observation (its chunks are kept, so every lap and every resume trains on the same
+    reconstructions). Every lap fine-tunes the previous lap's prior on them, as
+    :class:`DiffEM`'s ``--final-prior-steps`` does in one go at the end of a run. Lap 1 starts
+    from scratch or, with ``--prior-init conditional``, from the conditional model with its
+    condition channels dropped (:func:`~diffem.em.networks.without_condition`).
+    """
+
+    name = "diffem-prior"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.config.conditional:
+            raise ValueError("diffem-prior needs --conditional: a DiffEM conditional model folder")
+        bundle = PriorBundle.from_pretrained(self.config.conditional, device=self.device)
+        if not isinstance(bundle.denoiser, EDMDenoiser) or not bundle.denoiser.conditional:
+            raise ValueError(f"{self.config.conditional} is not a conditional model")
+        if tuple(bundle.event_shape) != tuple(self.event_shape):
+            raise ValueError(f"{self.config.conditional} models {tuple(bundle.event_shape)}, "
+                             f"the observations are {tuple(self.event_shape)}")
+        self.conditional_model = bundle.denoiser
+
+    def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
+        first = previous.parent / lap_name(0)  # keys the chunks: the same reconstructions for every lap
+        return self.estep(self.conditional(self.conditional_model), 1, first, RECONSTRUCTIONS)
+
+    def first_network(self, lap: int) -> EDMDenoiser:
+        if self.config.prior_init == "conditional":
+            return without_condition(self.conditional_model)
+        return super().first_network(lap)
+
+    def info(self, lap: int, **extra: Any) -> dict[str, Any]:
+        return super().info(lap, conditional=self.config.conditional, prior_init=self.config.prior_init,
+                            trained_on="reconstructions of the conditional model", **extra)
+
+
+METHOD_CLASSES: dict[str, type[EMMethod]] = {"em-mmps": EMMPS, "diffem": DiffEM, "reference": CleanReference,
+                                             "diffem-prior": DiffEMPrior}

@@ -38,6 +38,8 @@ def resolve_device(name: str) -> torch.device:
 
 def build_method(config: EMConfig, processes: Processes, progress: bool) -> EMMethod:
     observations = load_observation_set(config.observations, "train")
+    if config.observations_limit is not None:
+        observations = observations.subset(config.observations_limit)
     test_file = Path(config.observations) / TEST_FILE
     test = load_observation_set(config.observations, "test") if test_file.is_file() else None
     return METHOD_CLASSES[config.method](config, observations, test, processes.device, progress, processes)
