@@ -1,7 +1,8 @@
 """Evaluate the Fashion-MNIST runs of `checkpoints/train.sh` (issue 4's protocol), writing JSON.
 
 - prior quality: Fréchet distance on the feature network's features between N prior samples
-  and the 10,000 clean test images, for every unconditional prior (and the Gaussian lap 0);
+  and the 10,000 clean test images, for every unconditional prior (EM-MMPS, DiffEM's prior from
+  the ``diffem-mask-prior`` run, the reference, and the Gaussian lap 0);
 - posterior quality on the first M held-out test observations: PSNR/SSIM of single samples and
   of the mean of 8, with MMPS (k = 1, 3), DPS and conditional sampling at equal steps, and the
   wall time per image (batched, on the machine it runs on); MMPS k = 1 also as the official codes
@@ -79,7 +80,7 @@ def main() -> None:
     gaussian = PriorBundle.from_pretrained(runs / "em-mmps-mask" / "laps" / "lap-0000" / "prior", device=device)
     if "gaussian-mask" not in skip:
         record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
-    for name, corruption in (("em-mmps-mask", "mask"), ("reference", "mask")):
+    for name, corruption in (("em-mmps-mask", "mask"), ("diffem-mask-prior", "mask"), ("reference", "mask")):
         path = last_bundle(RunFolder(runs / name), "prior")
         if path is None or name in skip:
             continue
@@ -105,11 +106,6 @@ def main() -> None:
                     entry[f"conditional_{spec}"] = posterior(bundle, test, "conditional")
                 except ValueError as error:
                     entry[f"conditional_{spec}"] = {"error": str(error)}
-        final = run.root / "final" / "prior"
-        if (final / "diffem.json").is_file():
-            prior_bundle = PriorBundle.from_pretrained(final, device=device)
-            entry["final_prior"] = {"prior": prior(prior_bundle, tests[corruption]),
-                                    "mmps_k1": posterior(prior_bundle, tests[corruption], "mmps", 1)}
         record(name, entry)
     print(f"done in {time.perf_counter() - start:.0f} s")
 

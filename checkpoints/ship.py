@@ -1,11 +1,18 @@
 """Ship the trained Fashion-MNIST priors: copy bundles out of the runs, write model cards and the report.
 
 Reads the run folders of ``checkpoints/train.sh`` (their per-lap ``metrics.json``) and the JSON of
-``benchmarks/fashion_eval.py``; writes ``checkpoints/<name>/`` (bundle, sample grid, ``README.md``
+``benchmarks/fashion_eval.py`` (or ``benchmarks/fashion_cpu.py``; with several ``--eval`` files, each
+model takes its figures from the first file that has them); writes ``checkpoints/<name>/`` (bundle, sample grid, ``README.md``
 model card), ``checkpoints/fashion-features/``, the ``fashion`` section of BENCHMARKS.md and
 ``docs/fashion.png``. Nothing here is measured: every figure comes from those files.
 
     python checkpoints/ship.py --runs runs/fashion --eval benchmarks/results/fashion-h100.json
+
+``--only NAME`` ships those models alone (no feature network, no report), e.g. the DiffEM prior
+trained on the CPU by ``checkpoints/train-diffem-prior-cpu.sh``:
+
+    python checkpoints/ship.py --runs runs/fashion-cpu --eval benchmarks/results/fashion-cpu.json \
+        --only diffem-fashion-mask75-prior
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ class Shipped:
     corruption: str
     tags: tuple[str, ...]
     upper_bound: bool = False
-    final: bool = False  # the run's final/ folder (DiffEM's prior from its last reconstructions), not a lap
+    compute: str = ("while four other runs shared the GPU (`checkpoints/train.sh`, `PRECISION=bf16`)")
+    why: str = ("the GPU budget of one session (30 minutes for all five runs) — a larger UNet or more laps "
+                "would be better; every run resumes from its last lap (`bash checkpoints/train.sh`)")
 
 
 SHIPPED = (
@@ -44,9 +53,13 @@ SHIPPED = (
             "EM-MMPS prior learned from 75 %-masked Fashion-MNIST", "mask 75 %", ("em-mmps", "inpainting")),
     Shipped("diffem-fashion-mask75", "diffem-mask", "conditional",
             "DiffEM conditional model learned from 75 %-masked Fashion-MNIST", "mask 75 %", ("diffem", "inpainting")),
-    Shipped("diffem-fashion-mask75-prior", "diffem-mask", "prior",
-            "DiffEM unconditional prior, trained on the reconstructions of its last conditional model (75 %-masked "
-            "Fashion-MNIST)", "mask 75 %", ("diffem", "inpainting"), final=True),
+    Shipped("diffem-fashion-mask75-prior", "diffem-mask-prior", "prior",
+            "DiffEM unconditional prior, trained on the reconstructions of its conditional model (75 %-masked "
+            "Fashion-MNIST)", "mask 75 %", ("diffem", "inpainting"),
+            compute="on a 2-core x86_64 CPU, no GPU (`checkpoints/train-diffem-prior-cpu.sh`)",
+            why=("no GPU was lent to the session that trained it, so it was trained on the CPU (issue 4's fallback): "
+                 "reconstructions of a subset of the observations, short laps, and a warm start from the "
+                 "conditional model; more laps or a GPU run (`checkpoints/train.sh`) would do better")),
     Shipped("diffem-fashion-blur2", "diffem-blur", "conditional",
             "DiffEM conditional model learned from blurred Fashion-MNIST", "blur sigma 2 px", ("diffem", "deblurring")),
     Shipped("reference-fashion-clean", "reference", "prior",
@@ -98,6 +111,20 @@ def lap_table(history: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def e_step_text(config: dict[str, Any]) -> str:
+    method, steps = config.get("method"), config.get("sampler_steps")
+    if method == "em-mmps":
+        return f"E-steps of {steps} DDPM steps (MMPS, GMRES k = 1)"
+    if method == "diffem":
+        return f"E-steps of {steps} DDPM steps (the conditional model)"
+    if method == "diffem-prior":
+        start = ("the conditional model without its condition channels (its answer to an empty observation)"
+                 if config.get("prior_init") == "conditional" else "a fresh network")
+        return (f"one E-step, drawn once and reused by every lap: a reconstruction of each observation by the DiffEM "
+                f"conditional model `{config.get('conditional')}` ({steps} DDPM steps); lap 1 starts from {start}")
+    return "no E-step (clean data)"
+
+
 def compute_seconds(history: list[dict[str, Any]]) -> float:
     keys = ("fit_seconds", "estep_seconds", "mstep_seconds")
     return sum(float(m.get(k, 0.0)) for m in history for k in keys)
@@ -110,15 +137,13 @@ def model_card(item: Shipped, run: RunFolder, lap: int, entry: dict[str, Any], e
     settings = evaluation["settings"]
     tags = "\n".join(f"- {t}" for t in ("diffusion", "expectation-maximization", "inverse-problems", *item.tags))
     kind = "conditional model q(x | y)" if item.part == "conditional" else "unconditional prior"
-    if item.final:
-        final = json.loads((run.root / "final" / "metrics.json").read_text())
-        history = [*history, {**final, "lap": f"final ({final.get('mstep_steps')} steps)"}]
-        kind += (", trained from scratch on one reconstruction per observation by the conditional model of the "
-                 f"last lap ({lap})")
+    peers = [f"`{key}` {other['prior']['frechet_features']:.1f}" for key, other in evaluation["models"].items()
+             if key != item.run and isinstance(other.get("prior"), dict) and "frechet_features" in other["prior"]]
+    peer_line = ("- Measured the same way, on the same machine: " + ", ".join(peers) + "\n") if fd is not None and peers else ""
     warning = ("\n> **Upper bound.** This prior was trained on the clean training images behind the "
                "observations. It is the yardstick for the EM priors, never an EM result.\n" if item.upper_bound else "")
     prior_line = (f"- Fréchet distance (feature network, {settings['prior_samples']:,} prior samples vs the "
-                  f"10,000 clean test images, {settings['steps']} DDPM steps): **{fmt(fd, 1)}**\n" if fd is not None else
+                  f"10,000 clean test images, {settings.get('fd_steps', settings['steps'])} DDPM steps): **{fmt(fd, 1)}**\n" if fd is not None else
                   "- Prior quality: a conditional model has no unconditional samples; its per-lap FD below is for "
                   "posterior samples of held-out test observations (the aggregate posterior).\n")
     load = ("bundle = PriorBundle.from_pretrained(\"checkpoints/{0}\")\n"
@@ -140,21 +165,19 @@ A diffem {kind} for 28x28 grey Fashion-MNIST images on the [-2, 2] scale, a `sma
 UNet2DModel (1.1 M parameters) inside an EDM-preconditioned denoiser (VE schedule, sigma 1e-3 to 100).
 
 ## Training
-- Data: the first 30,000 Fashion-MNIST training images, seen only through their corruption
+- Data: the first {config.get('observations_limit') or 30000:,} Fashion-MNIST training images, seen only through their corruption
   ({item.corruption}, sigma_y = 0.01, one fixed corruption per image, seed 0); the held-out test set
   serves evaluation only.
 - Method: `{config.get('method')}`, lap {lap} of a run with laps of {config.get('steps_per_lap')} Adam steps
   (batch {config.get('batch_size')}, lr {config.get('lr')} -> {config.get('lr_final')}, EMA {config.get('ema_decay')}
-  with warm-up, gradient clip {config.get('clip')}, bf16 autocast), E-steps of {config.get('sampler_steps')} DDPM steps
-  {'(MMPS, GMRES k = 1)' if config.get('method') == 'em-mmps' else '(the conditional model)' if config.get('method') == 'diffem' else '(none: clean data)'}.
+  with warm-up, gradient clip {config.get('clip')}, {'bf16 autocast' if config.get('precision') == 'bf16' else 'fp32'}{', random horizontal flips' if config.get('hflip') else ''}),
+  {e_step_text(config)}.
   Lap 0 is the closed-form Gaussian EM fit (rank 64 + diagonal).
-{'- Fresh corruptions in the M-step: ' + json.dumps(config.get('train_corruption')) + ' (a mask family: random pixels 30-95 %, boxes, strokes), so the model also serves box masks and drawn masks.' + chr(10) if config.get('train_corruption') else ''}- Compute: {compute_seconds(history) / 60:.0f} minutes of {evaluation['device']} time summed over laps, while four other
-  runs shared the GPU (`checkpoints/train.sh`, `PRECISION=bf16`).
-- Why this size: the GPU budget of one session (30 minutes for all five runs) — a larger UNet or more laps
-  would be better; every run resumes from its last lap (`bash checkpoints/train.sh`).
+{'- Fresh corruptions in the M-step: ' + json.dumps(config.get('train_corruption')) + ' (a mask family: random pixels 30-95 %, boxes, strokes), so the model also serves box masks and drawn masks.' + chr(10) if config.get('train_corruption') else ''}- Compute: {compute_seconds(history) / 60:.0f} minutes summed over laps, {item.compute}.
+- Why this size: {item.why}.
 
 ## Quality (measured on {evaluation['device']}, {evaluation.get('date', '')})
-{prior_line}
+{prior_line}{peer_line}
 Posterior samples of the first {settings['count']:,} held-out test observations, {settings['steps']} DDPM steps,
 {settings['samples']} samples each; ms / image is the batched wall time (batch {settings['count']}):
 
@@ -256,15 +279,14 @@ def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
     models = evaluation["models"]
     rows = ["| prior | lap | FD (10,000 samples) | ratio to reference |", "|---|---|---|---|"]
     reference = models.get("reference", {}).get("prior", {}).get("frechet_features")
-    final_prior = models.get("diffem-mask", {}).get("final_prior", {})
     for key, label in (("gaussian-mask", "Gaussian (lap 0, mask 75 %)"), ("em-mmps-mask", "EM-MMPS (mask 75 %)"),
-                       ("diffem-mask", "DiffEM prior from its last reconstructions (mask 75 %)"),
+                       ("diffem-mask-prior", "DiffEM prior from its reconstructions (mask 75 %)"),
                        ("reference", "clean-data reference")):
-        entry = final_prior if key == "diffem-mask" else models.get(key, {})
+        entry = models.get(key, {})
         if not entry:
             continue
         fd = entry.get("prior", {}).get("frechet_features")
-        path = models[key].get("path") if key == "diffem-mask" else entry.get("path")
+        path = entry.get("path")
         lap = int(Path(path).parent.name.removeprefix("lap-")) if path else 0
         ratio = f"{fd / reference:.2f}x" if fd and reference else "-"
         rows.append(f"| {label} | {lap} | {fmt(fd, 1)} | {ratio} |")
@@ -287,31 +309,47 @@ and {evaluation['settings']['count']:,} held-out test observations x {evaluation
                   date=evaluation.get("date"))
 
 
+def load_evaluations(files: list[Path]) -> dict[str, dict[str, Any]]:
+    """Each model's evaluation file (its ``device``, ``settings``, ``date`` and ``command``): the first that has it."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for file in files:
+        evaluation = json.loads(file.read_text())
+        for key in evaluation["models"]:
+            chosen.setdefault(key, evaluation)
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "fashion")
-    parser.add_argument("--eval", type=Path, default=ROOT / "benchmarks" / "results" / "fashion-h100.json")
+    parser.add_argument("--eval", type=Path, action="append",
+                        help="evaluation JSON (repeatable; default: benchmarks/results/fashion-h100.json)")
     parser.add_argument("--out", type=Path, default=ROOT / "checkpoints")
+    parser.add_argument("--only", nargs="+", choices=[item.name for item in SHIPPED],
+                        help="ship these models alone (no feature network, no BENCHMARKS report)")
     args = parser.parse_args()
-    evaluation = json.loads(args.eval.read_text())
+    files = args.eval or [ROOT / "benchmarks" / "results" / "fashion-h100.json"]
+    evaluations = load_evaluations(files)
     for item in SHIPPED:
+        if args.only and item.name not in args.only:
+            continue
         run = RunFolder(args.runs / item.run)
-        lap = run.last_lap_with("conditional" if item.final else item.part)
+        lap = run.last_lap_with(item.part)
         if lap is None:
             raise SystemExit(f"{run.root} has no complete lap with a {item.part}")
-        folder = run.root / "final" if item.final else run.lap_path(lap)
-        if item.final and not folder.is_dir():
-            print(f"not shipped: {item.name} ({run.root} has no final prior yet; train.sh's --final-prior-steps makes it)")
-            continue
+        if item.run not in evaluations:
+            raise SystemExit(f"no evaluation of {item.run} in {', '.join(map(str, files))}")
+        folder = run.lap_path(lap)
         problem = verify_folder(folder)
         if problem is not None:
             raise SystemExit(f"{folder} is not complete: {problem}")
-        entry = evaluation["models"].get(item.run, {})
-        card = model_card(item, run, lap, entry.get("final_prior", {}) if item.final else entry, evaluation)
+        evaluation = evaluations[item.run]
+        card = model_card(item, run, lap, evaluation["models"][item.run], evaluation)
         copy_bundle(folder / item.part, args.out / item.name, folder, card)
-        print(f"shipped {item.name} ({'final prior after ' if item.final else ''}lap {lap})")
-    ship_features(args.runs, args.out)
-    report(args.runs, evaluation, "python checkpoints/ship.py")
+        print(f"shipped {item.name} (lap {lap})")
+    if not args.only:
+        ship_features(args.runs, args.out)
+        report(args.runs, json.loads(files[0].read_text()), "python checkpoints/ship.py")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 # complete lap, so this script can be re-run (on a GPU machine or the CPU) to continue training.
 #   RUNS=runs/fashion TIME_LIMIT=480 PRECISION=bf16 bash checkpoints/train.sh
 # The five runs share one GPU (they run concurrently: the small UNet alone does not fill an H100).
+# Once diffem-mask has all its laps, diffem-mask-prior trains DiffEM's unconditional prior on the
+# reconstructions of its last conditional model (PRIOR_LAPS laps, from scratch as in the paper).
 # diffem-mask-own (fresh corruptions from the observations' own family) is the ablation of
 # diffem-mask (fresh corruptions from a wider mask family) and runs ABLATION_LAPS laps only.
 set -euo pipefail
@@ -12,10 +14,10 @@ LAPS=${LAPS:-6}
 ABLATION_LAPS=${ABLATION_LAPS:-2}
 OBSERVATIONS=${OBSERVATIONS:-30000}
 STEPS=${STEPS:-2000}
-FINAL_PRIOR_STEPS=${FINAL_PRIOR_STEPS:-4000}
+PRIOR_LAPS=${PRIOR_LAPS:-2}
 PRECISION=${PRECISION:-fp32}
 KILL_AFTER=${KILL_AFTER:-$((TIME_LIMIT + 120))}  # a lap cut off here is redone on the next resume
-ONLY=${ONLY:-"em-mmps-mask diffem-mask diffem-mask-own diffem-blur reference"}
+ONLY=${ONLY:-"em-mmps-mask diffem-mask diffem-mask-prior diffem-mask-own diffem-blur reference"}
 PY=${PYTHON:-python3}
 mkdir -p "$RUNS"
 
@@ -37,8 +39,12 @@ train() {  # name, then train arguments
         || echo "$name stopped with status $?" >> "$RUNS/$name.log"
 }
 train em-mmps-mask --laps "$LAPS" --method em-mmps --observations "$RUNS/obs-mask" --hflip &
-train diffem-mask --laps "$LAPS" --method diffem --observations "$RUNS/obs-mask" --train-corruption mask-family \
-    --final-prior-steps "$FINAL_PRIOR_STEPS" &
+LAST_CONDITIONAL="$RUNS/diffem-mask/laps/lap-$(printf %04d "$LAPS")/conditional"
+{ train diffem-mask --laps "$LAPS" --method diffem --observations "$RUNS/obs-mask" --train-corruption mask-family
+  if [ -f "$LAST_CONDITIONAL/diffem.json" ]; then
+      train diffem-mask-prior --laps "$PRIOR_LAPS" --method diffem-prior --conditional "$LAST_CONDITIONAL" \
+          --observations "$RUNS/obs-mask" --hflip
+  fi; } &
 train diffem-mask-own --laps "$ABLATION_LAPS" --method diffem --observations "$RUNS/obs-mask" &
 train diffem-blur --laps "$LAPS" --method diffem --observations "$RUNS/obs-blur" &
 train reference --laps "$LAPS" --method reference --observations "$RUNS/obs-mask" --hflip &

@@ -1,0 +1,146 @@
+"""Fashion-MNIST priors measured side by side on the CPU: issue 4's protocol, scaled to a 2-core machine.
+
+For every prior given (a bundle folder, or a run folder: its last lap's prior):
+
+- prior quality: Fréchet distance on the `fashion-features` network between ``--prior-samples``
+  prior samples (``--fd-steps`` DDPM steps) and the 10,000 clean test images;
+- posterior quality on the first ``--count`` held-out test observations (75 % masks): PSNR/SSIM
+  of single MMPS samples (GMRES, k = 1) and of the mean of ``--samples``, and the wall time per
+  image (batched).
+
+Fewer samples and steps than `fashion_eval.py` (10,000 prior samples at 64 steps, 1,000
+observations, on a GPU): a Fréchet distance on 2,000 samples is biased upwards against one on
+10,000, so compare the rows of this table with each other, not with the GPU table. Results are kept in ``--out`` as they finish,
+and a re-run skips the priors already measured with the same settings (``--fresh`` re-measures).
+
+    python benchmarks/fashion_cpu.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import hardware, write_section  # noqa: E402
+from diffem.bundle import PriorBundle  # noqa: E402
+from diffem.data.observations import load_observation_set  # noqa: E402
+from diffem.em.laps import RunFolder  # noqa: E402
+from diffem.evaluation import evaluate_posterior, evaluate_prior  # noqa: E402
+from diffem.features import load_feature_net  # noqa: E402
+
+DEFAULT_PRIORS = (
+    "em-mmps-mask=checkpoints/em-mmps-fashion-mask75",
+    "diffem-mask-prior=runs/fashion-cpu/diffem-mask-prior",
+    "reference=checkpoints/reference-fashion-clean",
+)
+REFERENCE = "reference"
+COMMAND = "python benchmarks/fashion_cpu.py"
+
+
+def prior_folder(path: Path) -> Path:
+    """A bundle folder as given, or a run folder's last lap with a prior."""
+    if (path / "diffem.json").is_file():
+        return path
+    run = RunFolder(path)
+    lap = run.last_lap_with("prior")
+    if lap is None:
+        raise SystemExit(f"{path} is neither a prior bundle nor a run with a complete lap")
+    return run.lap_path(lap) / "prior"
+
+
+def parse_priors(items: list[str]) -> dict[str, Path]:
+    priors = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise SystemExit(f"--prior takes NAME=FOLDER, got {item!r}")
+        priors[name] = ROOT / folder
+    return priors
+
+
+def measure(bundle: PriorBundle, test: Any, features: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    prior = evaluate_prior(bundle, test, args.prior_samples, args.fd_steps, seed=0, features=features)
+    posterior = evaluate_posterior(bundle, test, "mmps", args.count, args.samples, args.steps, seed=0,
+                                   batch_size=args.count)
+    return {"prior": prior, "mmps_k1": posterior, "seconds": time.perf_counter() - start}
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in ("prior_samples", "fd_steps", "count", "samples", "steps")}
+
+
+def table(results: dict[str, Any]) -> str:
+    reference = results.get(REFERENCE, {}).get("prior", {}).get("frechet_features")
+    lines = ["| prior | bundle | FD | FD / reference | MMPS k = 1 PSNR (1 sample) | SSIM (1 sample) | "
+             "PSNR (mean) | SSIM (mean) | ms / image |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, entry in results.items():
+        fd = entry["prior"]["frechet_features"]
+        post = entry["mmps_k1"]
+        ratio = f"{fd / reference:.2f}x" if reference else "-"
+        lines.append(f"| {name} | `{entry['path']}` | {fd:.1f} | {ratio} | {post['psnr_single']:.2f} | "
+                     f"{post['ssim_single']:.3f} | {post['psnr_mean']:.2f} | {post['ssim_mean']:.3f} | "
+                     f"{1000 * post['seconds_per_image']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prior", action="append", help="NAME=FOLDER (repeatable; default: the shipped mask priors "
+                        "and the CPU-trained DiffEM prior)")
+    parser.add_argument("--observations", default="runs/fashion-cpu/obs-mask", help="observation set (test split)")
+    parser.add_argument("--features", default="checkpoints/fashion-features")
+    parser.add_argument("--prior-samples", type=int, default=2000)
+    parser.add_argument("--fd-steps", type=int, default=32, help="DDPM steps of the prior samples")
+    parser.add_argument("--count", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fashion-cpu.json")
+    parser.add_argument("--fresh", action="store_true", help="re-measure priors already in --out")
+    parser.add_argument("--section", default="fashion-cpu")
+    args = parser.parse_args()
+    priors = parse_priors(args.prior or list(DEFAULT_PRIORS))
+    test = load_observation_set(ROOT / args.observations, "test")
+    features = load_feature_net(str(ROOT / args.features), "cpu")
+    saved = json.loads(args.out.read_text()) if args.out.is_file() and not args.fresh else {}
+    results: dict[str, Any] = saved.get("models", {}) if saved.get("settings") == settings_of(args) else {}
+    results = {name: entry for name, entry in results.items() if name in priors}
+    for name, path in priors.items():
+        folder = prior_folder(path)
+        relative = str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
+        if results.get(name, {}).get("path") == relative:
+            print(f"{name}: kept from {args.out}")
+            continue
+        bundle = PriorBundle.from_pretrained(folder, device="cpu")
+        results[name] = {"path": relative, **measure(bundle, test, features, args)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"settings": settings_of(args), "device": f"CPU: {hardware()}",
+                                        "date": datetime.date.today().isoformat(), "command": COMMAND,
+                                        "models": results}, indent=2) + "\n")
+        print(f"{name}: {json.dumps(results[name])[:300]}", flush=True)
+    results = {name: results[name] for name in priors}
+    minutes = sum(entry["seconds"] for entry in results.values()) / 60
+    body = f"""Unconditional Fashion-MNIST priors measured side by side on this CPU (`benchmarks/fashion_cpu.py`):
+Fréchet distance (`fashion-features`) between {args.prior_samples:,} prior samples ({args.fd_steps} DDPM steps) and the
+10,000 clean test images; MMPS (GMRES, k = 1, {args.steps} steps) on the first {args.count} held-out 75 %-masked
+test observations, {args.samples} samples each (PSNR/SSIM of one sample and of their mean; ms / image batched by
+{args.count}). {args.prior_samples:,} samples bias the FD upwards against the GPU table's 10,000: compare these rows
+with each other. {minutes:.0f} minutes of measurement. Results: `{args.out}`.
+
+{table(results)}
+"""
+    write_section(args.section, body, COMMAND)
+
+
+if __name__ == "__main__":
+    main()
