@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fashion-cpu.json")
     parser.add_argument("--fresh", action="store_true", help="re-measure priors already in --out")
     parser.add_argument("--section", default="fashion-cpu")
+    parser.add_argument("--note", default="", help="a remark kept with the results (e.g. what else ran meanwhile)")
     args = parser.parse_args()
     priors = parse_priors(args.prior or list(DEFAULT_PRIORS))
     test = load_observation_set(ROOT / args.observations, "test")
@@ -125,7 +126,7 @@ def main() -> None:
         results[name] = {"path": relative, **measure(bundle, test, features, args)}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"settings": settings_of(args), "device": f"CPU: {hardware()}",
-                                        "date": datetime.date.today().isoformat(), "command": COMMAND,
+                                        "date": datetime.date.today().isoformat(), "command": COMMAND, "note": args.note,
                                         "models": results}, indent=2) + "\n")
         print(f"{name}: {json.dumps(results[name])[:300]}", flush=True)
     results = {name: results[name] for name in priors}
@@ -135,7 +136,7 @@ Fréchet distance (`fashion-features`) between {args.prior_samples:,} prior samp
 10,000 clean test images; MMPS (GMRES, k = 1, {args.steps} steps) on the first {args.count} held-out 75 %-masked
 test observations, {args.samples} samples each (PSNR/SSIM of one sample and of their mean; ms / image batched by
 {args.count}). {args.prior_samples:,} samples bias the FD upwards against the GPU table's 10,000: compare these rows
-with each other. {minutes:.0f} minutes of measurement. Results: `{args.out}`.
+with each other. {minutes:.0f} minutes of measurement. Results: `{args.out}`. {args.note}
 
 {table(results)}
 """

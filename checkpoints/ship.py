@@ -100,8 +100,9 @@ def posterior_table(entry: dict[str, Any], own_corruption: str) -> str:
     return "\n".join(lines)
 
 
-def lap_table(history: list[dict[str, Any]]) -> str:
-    lines = ["| lap | model | training loss | FD (features, 1,000 samples) | posterior PSNR (256 test obs.) | "
+def lap_table(history: list[dict[str, Any]], config: dict[str, Any]) -> str:
+    lines = [f"| lap | model | training loss | FD (features, {config.get('eval_samples', 1000):,} samples) | "
+             f"posterior PSNR ({config.get('eval_count', 256)} test obs.) | "
              "posterior SSIM | E-step s | M-step s |", "|---|---|---|---|---|---|---|---|"]
     for m in history:
         lines.append(f"| {m['lap']} | {m.get('model', '-')} | {fmt(m.get('final_loss'), 4)} | "
@@ -140,6 +141,7 @@ def model_card(item: Shipped, run: RunFolder, lap: int, entry: dict[str, Any], e
     peers = [f"`{key}` {other['prior']['frechet_features']:.1f}" for key, other in evaluation["models"].items()
              if key != item.run and isinstance(other.get("prior"), dict) and "frechet_features" in other["prior"]]
     peer_line = ("- Measured the same way, on the same machine: " + ", ".join(peers) + "\n") if fd is not None and peers else ""
+    note_line = f"- Note: {evaluation['note']}\n" if evaluation.get("note") else ""
     warning = ("\n> **Upper bound.** This prior was trained on the clean training images behind the "
                "observations. It is the yardstick for the EM priors, never an EM result.\n" if item.upper_bound else "")
     prior_line = (f"- Fréchet distance (feature network, {settings['prior_samples']:,} prior samples vs the "
@@ -177,15 +179,15 @@ UNet2DModel (1.1 M parameters) inside an EDM-preconditioned denoiser (VE schedul
 - Why this size: {item.why}.
 
 ## Quality (measured on {evaluation['device']}, {evaluation.get('date', '')})
-{prior_line}{peer_line}
+{prior_line}{peer_line}{note_line}
 Posterior samples of the first {settings['count']:,} held-out test observations, {settings['steps']} DDPM steps,
 {settings['samples']} samples each; ms / image is the batched wall time (batch {settings['count']}):
 
 {posterior_table(entry, item.corruption)}
 
-Per lap (from the run's `metrics.json`; FD on 1,000 samples, 32-step sampler):
+Per lap (from the run's `metrics.json`; FD on {config.get('eval_samples', 1000):,} samples, {config.get('sampler_steps', 32)}-step sampler):
 
-{lap_table(history)}
+{lap_table(history, config)}
 
 ![samples](samples.png)
 
