@@ -8,8 +8,11 @@ For every prior given (a bundle folder, or a run folder: its last lap's prior):
   of single MMPS samples (GMRES, k = 1) and of the mean of ``--samples``, and the wall time per
   image (batched).
 
+A run of ``diffem-prior --prior-init conditional`` also gets a row for its lap-1 starting point
+(the conditional model told nothing, untrained), to show what its laps of training add.
+
 Fewer samples and steps than `fashion_eval.py` (10,000 prior samples at 64 steps, 1,000
-observations, on a GPU): a Fréchet distance on 2,000 samples is biased upwards against one on
+observations, on a GPU): a Fréchet distance on 1,000 samples is biased upwards against one on
 10,000, so compare the rows of this table with each other, not with the GPU table. Results are kept in ``--out`` as they finish,
 and a re-run skips the priors already measured with the same settings (``--fresh`` re-measures).
 
@@ -35,6 +38,7 @@ from common import hardware, write_section  # noqa: E402
 from diffem.bundle import PriorBundle  # noqa: E402
 from diffem.data.observations import load_observation_set  # noqa: E402
 from diffem.em.laps import RunFolder  # noqa: E402
+from diffem.em.networks import without_condition  # noqa: E402
 from diffem.evaluation import evaluate_posterior, evaluate_prior  # noqa: E402
 from diffem.features import load_feature_net  # noqa: E402
 
@@ -56,6 +60,16 @@ def prior_folder(path: Path) -> Path:
     if lap is None:
         raise SystemExit(f"{path} is neither a prior bundle nor a run with a complete lap")
     return run.lap_path(lap) / "prior"
+
+
+def starting_point(path: Path) -> PriorBundle | None:
+    """A ``diffem-prior --prior-init conditional`` run's lap-1 start: its conditional model told nothing."""
+    config = RunFolder(path).config() or {}
+    if config.get("method") != "diffem-prior" or config.get("prior_init") != "conditional":
+        return None
+    conditional = PriorBundle.from_pretrained(ROOT / config["conditional"], device="cpu")
+    return PriorBundle(without_condition(conditional.denoiser), conditional.schedule, conditional.event_shape,
+                       conditional.scaling, {"start_of": str(path), "conditional": config["conditional"]})
 
 
 def parse_priors(items: list[str]) -> dict[str, Path]:
@@ -100,13 +114,15 @@ def main() -> None:
                         "and the CPU-trained DiffEM prior)")
     parser.add_argument("--observations", default="runs/fashion-cpu/obs-mask", help="observation set (test split)")
     parser.add_argument("--features", default="checkpoints/fashion-features")
-    parser.add_argument("--prior-samples", type=int, default=2000)
+    parser.add_argument("--prior-samples", type=int, default=1000)
     parser.add_argument("--fd-steps", type=int, default=32, help="DDPM steps of the prior samples")
-    parser.add_argument("--count", type=int, default=32)
+    parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fashion-cpu.json")
     parser.add_argument("--fresh", action="store_true", help="re-measure priors already in --out")
+    parser.add_argument("--no-starting-points", dest="starting_points", action="store_false",
+                        help="leave out the lap-1 start of diffem-prior runs warm-started from their conditional model")
     parser.add_argument("--section", default="fashion-cpu")
     parser.add_argument("--note", default="", help="a remark kept with the results (e.g. what else ran meanwhile)")
     args = parser.parse_args()
@@ -115,21 +131,30 @@ def main() -> None:
     features = load_feature_net(str(ROOT / args.features), "cpu")
     saved = json.loads(args.out.read_text()) if args.out.is_file() and not args.fresh else {}
     results: dict[str, Any] = saved.get("models", {}) if saved.get("settings") == settings_of(args) else {}
-    results = {name: entry for name, entry in results.items() if name in priors}
-    for name, path in priors.items():
-        folder = prior_folder(path)
-        relative = str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
-        if results.get(name, {}).get("path") == relative:
-            print(f"{name}: kept from {args.out}")
-            continue
-        bundle = PriorBundle.from_pretrained(folder, device="cpu")
-        results[name] = {"path": relative, **measure(bundle, test, features, args)}
+    def save() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"settings": settings_of(args), "device": f"CPU: {hardware()}",
                                         "date": datetime.date.today().isoformat(), "command": COMMAND, "note": args.note,
                                         "models": results}, indent=2) + "\n")
-        print(f"{name}: {json.dumps(results[name])[:300]}", flush=True)
-    results = {name: results[name] for name in priors}
+
+    order = []
+    for name, path in priors.items():
+        folder = prior_folder(path)
+        relative = str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
+        start = starting_point(path) if args.starting_points and not (path / "diffem.json").is_file() else None
+        candidates = [(name, relative, lambda folder=folder: PriorBundle.from_pretrained(folder, device="cpu"))]
+        if start is not None:
+            candidates.insert(0, (f"{name} (lap-1 start)", f"{start.info['conditional']} without its condition",
+                                  lambda start=start: start))
+        for key, where, load in candidates:
+            order.append(key)
+            if results.get(key, {}).get("path") == where:
+                print(f"{key}: kept from {args.out}")
+                continue
+            results[key] = {"path": where, **measure(load(), test, features, args)}
+            save()
+            print(f"{key}: {json.dumps(results[key])[:300]}", flush=True)
+    results = {key: results[key] for key in order}
     minutes = sum(entry["seconds"] for entry in results.values()) / 60
     body = f"""Unconditional Fashion-MNIST priors measured side by side on this CPU (`benchmarks/fashion_cpu.py`):
 Fréchet distance (`fashion-features`) between {args.prior_samples:,} prior samples ({args.fd_steps} DDPM steps) and the
