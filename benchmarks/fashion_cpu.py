@@ -90,6 +90,10 @@ def measure(bundle: PriorBundle, test: Any, features: torch.nn.Module, args: arg
     return {"prior": prior, "mmps_k1": posterior, "seconds": time.perf_counter() - start}
 
 
+def shown(path: Path) -> str:
+    return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
+
+
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("prior_samples", "fd_steps", "count", "samples", "steps")}
 
@@ -133,7 +137,7 @@ def main() -> None:
     results: dict[str, Any] = saved.get("models", {}) if saved.get("settings") == settings_of(args) else {}
     def save() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"settings": settings_of(args), "device": f"CPU: {hardware()}",
+        args.out.write_text(json.dumps({"settings": settings_of(args), "device": hardware(),
                                         "date": datetime.date.today().isoformat(), "command": COMMAND, "note": args.note,
                                         "models": results}, indent=2) + "\n")
 
@@ -155,13 +159,14 @@ def main() -> None:
             save()
             print(f"{key}: {json.dumps(results[key])[:300]}", flush=True)
     results = {key: results[key] for key in order}
+    save()
     minutes = sum(entry["seconds"] for entry in results.values()) / 60
     body = f"""Unconditional Fashion-MNIST priors measured side by side on this CPU (`benchmarks/fashion_cpu.py`):
 Fréchet distance (`fashion-features`) between {args.prior_samples:,} prior samples ({args.fd_steps} DDPM steps) and the
 10,000 clean test images; MMPS (GMRES, k = 1, {args.steps} steps) on the first {args.count} held-out 75 %-masked
 test observations, {args.samples} samples each (PSNR/SSIM of one sample and of their mean; ms / image batched by
 {args.count}). {args.prior_samples:,} samples bias the FD upwards against the GPU table's 10,000: compare these rows
-with each other. {minutes:.0f} minutes of measurement. Results: `{args.out}`. {args.note}
+with each other. {minutes:.0f} minutes of measurement. Results: `{shown(args.out)}`. {args.note}
 
 {table(results)}
 """

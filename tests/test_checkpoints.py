@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
 EXPECTED = {"em-mmps-fashion-mask75": ("unconditional", "mmps", "mask:0.75"),
             "diffem-fashion-mask75": ("conditional", "conditional", "mask:0.75"),
+            "diffem-fashion-mask75-prior": ("unconditional", "mmps", "mask:0.75"),
             "diffem-fashion-blur2": ("conditional", "conditional", "blur:2"),
             "reference-fashion-clean": ("unconditional", "mmps", "mask:0.75")}
 TEST_IMAGES = sorted((ROOT / "examples").glob("fashion-test-*.png"))[:3]
