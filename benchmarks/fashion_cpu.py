@@ -144,9 +144,8 @@ def main() -> None:
     order = []
     for name, path in priors.items():
         folder = prior_folder(path)
-        relative = str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
-        start = starting_point(path) if args.starting_points and not (path / "diffem.json").is_file() else None
-        candidates = [(name, relative, lambda folder=folder: PriorBundle.from_pretrained(folder, device="cpu"))]
+        start = starting_point(path) if args.starting_points else None
+        candidates = [(name, shown(folder), lambda folder=folder: PriorBundle.from_pretrained(folder, device="cpu"))]
         if start is not None:
             candidates.insert(0, (f"{name} (lap-1 start)", f"{start.info['conditional']} without its condition",
                                   lambda start=start: start))

@@ -43,7 +43,7 @@ class Shipped:
     corruption: str
     tags: tuple[str, ...]
     upper_bound: bool = False
-    compute: str = ("while four other runs shared the GPU (`checkpoints/train.sh`, `PRECISION=bf16`)")
+    compute: str = "while four other runs shared the GPU (`checkpoints/train.sh`, `PRECISION=bf16`)"
     why: str = ("the GPU budget of one session (30 minutes for all five runs) — a larger UNet or more laps "
                 "would be better; every run resumes from its last lap (`bash checkpoints/train.sh`)")
 

@@ -207,7 +207,6 @@ class EMMPS(EMMethod):
         evaluation = self.evaluate(self.draw_prior(ema, lap), self.mmps(ema), lap)
         return self.finish_lap(folder, PRIOR_DIR, self.bundle(ema, lap), evaluation, metrics)
 
-
     def first_network(self, lap: int) -> EDMDenoiser:
         """The network lap 1 trains (the laps after it fine-tune their predecessor's)."""
         return new_denoiser(self.event_shape, 0, lap_seed(self.config.seed, lap, 5), self.config.preset,
@@ -331,9 +330,7 @@ class DiffEMPrior(EMMPS):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not self.config.conditional:
-            raise ValueError("diffem-prior needs --conditional: a DiffEM conditional model folder")
-        bundle = PriorBundle.from_pretrained(self.config.conditional, device=self.device)
+        bundle = PriorBundle.from_pretrained(str(self.config.conditional), device=self.device)
         if not isinstance(bundle.denoiser, EDMDenoiser) or not bundle.denoiser.conditional:
             raise ValueError(f"{self.config.conditional} is not a conditional model")
         if tuple(bundle.event_shape) != tuple(self.event_shape):

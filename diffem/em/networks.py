@@ -16,6 +16,7 @@ from torch import nn
 
 from ..backbones import MLPBackbone, make_unet
 from ..denoisers import EDMDenoiser
+from ..denoisers.edm import is_diffusers_unet
 from ..schedule import VESchedule
 
 #: official ``sigma_max``: 100 for images, 10 for the toy manifold (``sigma_min`` is 1e-3)
@@ -59,7 +60,7 @@ def without_condition(denoiser: EDMDenoiser) -> EDMDenoiser:
         keep = torch.cat([first.weight[:, :inputs], first.weight[:, inputs + dropped:]], dim=1)
         backbone.net[0] = _linear_like(first, keep)
         backbone.register_to_config(in_features=inputs)
-    elif type(backbone).__name__ == "UNet2DModel":
+    elif is_diffusers_unet(backbone):
         conv = backbone.conv_in
         channels = conv.in_channels - dropped
         slim = nn.Conv2d(channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
