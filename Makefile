@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv, install, start the app on http://127.0.0.1:7860
-#   make test   create .venv, install, run the test suite (what CI runs)
+#   make test   create .venv, install, install Debian's chromium if missing, run the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup browser run test bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/python app.py
 
-test: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=10
+# the real-browser test needs Debian's chromium: installed here, and required (a skip would fail)
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash tools/install-chromium.sh
+
+test: setup browser
+	HF_HUB_OFFLINE=1 DIFFEM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q --durations=10
 
 # Benchmarks only: azula is the peer MMPS implementation we compare against (not a dependency).
 bench: setup

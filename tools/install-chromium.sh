@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs Debian's chromium (the real-browser test drives it through Playwright; no browser download).
+# Called by `make test` when chromium is missing; needs root or password-less sudo.
+set -euo pipefail
+command -v chromium >/dev/null 2>&1 && exit 0
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+echo "installing Debian's chromium for the browser test (apt-get)..."
+$SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+command -v chromium >/dev/null 2>&1 || { echo "chromium is still missing after apt-get" >&2; exit 1; }
