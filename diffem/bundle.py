@@ -127,13 +127,19 @@ def _backbone_type(backbone: nn.Module) -> str:
 
 
 def resolve_bundle_folder(path_or_repo: str | os.PathLike[str], revision: str | None = None) -> Path:
-    """A local folder as is; otherwise download the safetensors files of a Hub repo."""
-    path = Path(path_or_repo)
+    """A local folder as is; otherwise download the safetensors files of a Hub repo.
+
+    A name that looks like a local path (see :func:`looks_like_local_path`) but is not a folder is
+    refused with "no such folder" rather than sent to the Hub.
+    """
+    path = Path(path_or_repo).expanduser()
     if path.is_dir():
         return path
     text = str(path_or_repo)
-    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
-        raise BundleError(f"no prior bundle folder at {text!r}")
+    if path.exists():
+        raise BundleError(f"no prior bundle folder at {text!r}: it is a file, not a folder")
+    if looks_like_local_path(text):
+        raise BundleError(f"no prior bundle folder at {text!r}: no such folder")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -142,6 +148,17 @@ def resolve_bundle_folder(path_or_repo: str | os.PathLike[str], revision: str | 
                                       allow_patterns=["*.json", "*.safetensors", "*.md", "*.png"]))
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
         raise BundleError(f"could not fetch prior {text!r} from the Hugging Face Hub: {error}") from None
+
+
+def looks_like_local_path(text: str) -> bool:
+    """Whether ``text`` names a local path rather than a Hub repo id ``owner/name``.
+
+    True when it starts with ``.``, ``/`` or ``~``, is not of the form ``owner/name``, uses the
+    platform's own separator, or when its first component exists here (``checkpoints/nope``).
+    """
+    if text.startswith((".", "/", "~")) or text.count("/") != 1 or (os.sep != "/" and os.sep in text):
+        return True
+    return Path(text.split("/", 1)[0]).exists()
 
 
 def read_bundle_config(folder: Path) -> dict[str, Any]:

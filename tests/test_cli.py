@@ -1,9 +1,15 @@
-"""The command line end to end on tiny data: observations, training, sampling, restoring, evaluating."""
+"""The command line end to end on tiny data: observations, training, sampling, restoring, evaluating.
+
+Also: ``--help`` and bad arguments answer without importing torch, every registry name appears in
+its option's help, and each command says what it did (or refuses before the work).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffem.cli import main
+from diffem.atomic import atomic_write_bytes, current_umask
+from diffem.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +33,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("args, message", [
     (["train", "--method", "em-mmps", "--observations", "x", "--out", "y", "--laps", "0"], "--laps"),
     (["make-observations", "--data", "manifold", "--corruption", "smudge:3", "--out", "z"], "unknown corruption"),
-    (["restore", "--prior", "no/such/prior/folder", "--image", "a.png", "--out", "o"], "no prior bundle"),
+    (["restore", "--prior", "no/such/prior/folder", "--image", "a.png", "--corruption", "mask:0.5", "--out", "o"],
+     "no prior bundle"),
+    (["restore", "--prior", "no/such/prior/folder", "--image", "a.png", "--out", "o"], "give --corruption"),
     (["frobnicate"], "invalid choice"),
+    (["sample", "--prior", "p", "--out", "s.png", "--sampler", "zz"], "argument --sampler: invalid choice: 'zz'"),
+    (["train", "--method", "em-mmp", "--observations", "x", "--out", "y"], "argument --method: invalid choice"),
+    (["sample", "--prior", "p", "--out", "samples.xyz"], "'.xyz' is not an image format"),
+    (["restore", "--prior", "checkpoints/nope", "--image", "a.png", "--corruption", "mask:0.5", "--out", "o"],
+     "no such folder"),
     (["train", "--method", "diffem-prior", "--observations", "x", "--out", "y"], "--conditional"),
     (["train", "--method", "em-mmps", "--observations", "x", "--out", "y", "--conditional", "c"], "--conditional"),
 ])
@@ -101,3 +115,96 @@ def test_restore_refuses_an_unreadable_image(trained: Path, tmp_path: Path, caps
     assert main(["restore", "--prior", str(prior), "--image", str(bad), "--corruption", "mask:0.5",
                  "--out", str(tmp_path / "o"), "--device", "cpu"]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+PROBE = """
+import sys
+from diffem.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(name for name in ("torch", "diffusers", "gradio") if name in sys.modules)
+print("HEAVY", ",".join(heavy) or "-", "CODE", code, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], *([name, "--help"] for name in subcommands()),
+                                  ["train", "--method", "em-mmps", "--observations", "x", "--out", "y", "--laps", "0"],
+                                  ["sample", "--prior", "p", "--out", "/proc/diffem-no/grid.png"]])
+def test_help_and_early_errors_do_not_import_torch(args: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env,
+                            timeout=120, cwd=ROOT)
+    assert "HEAVY - CODE" in result.stderr, result.stderr
+
+
+def test_every_registry_name_is_in_its_help_and_defaults_are_shown() -> None:
+    for name, parser in subcommands().items():
+        for dest, (flag, names) in (parser.get_default("registry_choices") or {}).items():
+            action = next(a for a in parser._actions if a.dest == dest)
+            missing = [n for n in names() if n not in (action.help or "")]
+            assert not missing, f"{name} {flag}: help does not name {missing}"
+    assert "(default: 64)" in subcommands()["sample"].format_help()
+
+
+def test_unwritable_out_exits_1_before_any_work(tmp_path: Path) -> None:
+    # the prior does not exist: the output is checked first, so exit 1 (file system), not 2 (no prior)
+    result = run_cli("sample", "--prior", "no/such/prior/folder", "--out", "/proc/diffem-no/grid.png")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "diffem: error: --out /proc/diffem-no/grid.png: cannot write in /proc/diffem-no: No such file or directory"]
+    result = run_cli("restore", "--prior", "no/such/prior/folder", "--image", "a.png", "--corruption", "mask:0.5",
+                     "--out", "/proc/diffem-no/restored")
+    assert result.returncode == 1 and "cannot write in /proc" in result.stderr
+    (tmp_path / "file").write_text("x")
+    assert main(["restore", "--prior", "p", "--image", "a.png", "--corruption", "mask:0.5",
+                 "--out", str(tmp_path / "file" / "restored")]) == 2
+    assert not (tmp_path / "made").exists()
+    assert main(["sample", "--prior", "no/such/prior/folder", "--out", str(tmp_path / "made" / "deep" / "s.png")]) == 2
+    assert not (tmp_path / "made").exists(), "the probe leaves no folders behind"
+
+
+def test_sample_writes_the_format_it_reports(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prior = trained / "run" / "laps" / "lap-0001" / "prior"
+    out = trained / "jpeg" / "grid.jpg"
+    capsys.readouterr()
+    assert main(["sample", "--prior", str(prior), "--count", "4", "--steps", "2", "--out", str(out), "--tensors",
+                 "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["out"] == str(out) and report["files"] == [str(out), str(out.with_suffix(".safetensors"))]
+    assert Image.open(out).format == "JPEG" and not out.with_suffix(".png").exists()
+
+
+def test_eval_refuses_more_test_observations_than_the_set_holds(trained: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    prior = trained / "run" / "laps" / "lap-0001" / "prior"
+    capsys.readouterr()
+    assert main(["eval", "--prior", str(prior), "--observations", str(trained / "obs"), "--count", "256",
+                 "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"diffem: error: --count 256: {trained / 'obs'} holds only 3 test observations")
+
+
+def test_written_files_get_ordinary_permissions(trained: Path, tmp_path: Path) -> None:
+    """Not the owner-only modes of tempfile and safetensors: 0o666 / 0o777 less the umask (0644 / 0755)."""
+    umask = current_umask()
+    folder = trained / "obs"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
+    atomic_write_bytes(tmp_path / "a.bin", b"x")
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o666 & ~umask
+    old = os.umask(0o077)
+    try:
+        assert current_umask() == 0o077
+        atomic_write_bytes(tmp_path / "b.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "b.bin").stat().st_mode) == 0o600
