@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs/fashion-cpu}
-PY=${PYTHON:-.venv/bin/python}
+PY=${PYTHON:-.venv/bin/python}  # the project's environment (make setup); PYTHON=... for another one
+command -v "$PY" >/dev/null || { echo "$0: no $PY: run 'make setup' first, or set PYTHON" >&2; exit 1; }
 [ -f "$RUNS/obs-mask/observations.json" ] || $PY -m diffem make-observations --data fashion-mnist \
     --corruption mask:0.75 --sigma-y 0.01 --seed 0 --limit 30000 --out "$RUNS/obs-mask"  # train.sh's set
 $PY -m diffem train --method diffem-prior --conditional "${CONDITIONAL:-checkpoints/diffem-fashion-mask75}" \

@@ -8,6 +8,7 @@
 # diffem-mask-own (fresh corruptions from the observations' own family) is the ablation of
 # diffem-mask (fresh corruptions from a wider mask family) and runs ABLATION_LAPS laps only.
 set -euo pipefail
+cd "$(dirname "$0")/.."  # paths (RUNS, .venv) are relative to the repository
 RUNS=${RUNS:-runs/fashion}
 TIME_LIMIT=${TIME_LIMIT:-480}
 LAPS=${LAPS:-6}
@@ -18,7 +19,8 @@ PRIOR_LAPS=${PRIOR_LAPS:-2}
 PRECISION=${PRECISION:-fp32}
 KILL_AFTER=${KILL_AFTER:-$((TIME_LIMIT + 120))}  # a lap cut off here is redone on the next resume
 ONLY=${ONLY:-"em-mmps-mask diffem-mask diffem-mask-prior diffem-mask-own diffem-blur reference"}
-PY=${PYTHON:-python3}
+PY=${PYTHON:-.venv/bin/python}  # the project's environment (make setup); PYTHON=... for another one
+command -v "$PY" >/dev/null || { echo "$0: no $PY: run 'make setup' first, or set PYTHON" >&2; exit 1; }
 mkdir -p "$RUNS"
 
 make_set() {  # name corruption
