@@ -1,26 +1,29 @@
 """diffem demo (Gradio 6): restore images with priors learned from corrupted data only.
 
-Tabs: **Restore** (upload or pick an image, corrupt it or draw a mask, stream the posterior
-sampler step by step, see the mean, the per-pixel uncertainty and the metrics), **Compare**
-(MMPS and conditional sampling side by side on the same observation) and **Train** (admin:
-EM training in a background process). The app only calls the library: the registry of
-installed priors, :mod:`diffem.restore`, :mod:`diffem.metrics` and :mod:`diffem.jobs`.
+Tabs: **Restore** (pick an example or upload an image, corrupt it or draw a mask, watch the
+posterior sampler restore it step by step, see the mean, the per-pixel uncertainty and the
+figures), **Compare** (2-4 methods raced on the same observation and seed) and **Train**
+(admin: EM training in a background process). This file only lays out the page: observations,
+restorations, summaries and descriptions come from :mod:`diffem.app`, priors from
+:mod:`diffem.registry`, training jobs from :mod:`diffem.jobs`.
 
-Run: ``python app.py [--host H] [--port P]``. Environment: ``DIFFEM_CHECKPOINTS`` (priors
-folder), ``DIFFEM_HUB_PRIORS`` (comma-separated Hub repo ids), ``DIFFEM_ADMIN_PASSWORD``
-(enables the Train tab), ``DIFFEM_RUNS`` (where training runs go), ``HF_TOKEN`` (push to Hub).
+Run: ``python app.py [--host H] [--port P]``. Host and port default to Gradio's own
+``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``, else ``0.0.0.0:7860`` on a Hugging Face Space
+(``SPACE_ID`` set) and ``127.0.0.1:7860`` elsewhere. Environment: ``DIFFEM_CHECKPOINTS`` (priors
+folder), ``DIFFEM_HUB_PRIORS`` (comma-separated Hub repo ids), ``DIFFEM_ADMIN_PASSWORD`` (enables
+the Train tab), ``DIFFEM_RUNS`` (where training runs go), ``HF_TOKEN`` (push to the Hub).
 """
 
 from __future__ import annotations
 
 import argparse
 import hmac
+import inspect
 import os
 import re
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +31,20 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 import numpy as np
 import torch
-from PIL import Image
 
-from diffem.data.image_folder import ImageSizeError, check_image_size, image_to_array, read_image_file
+from diffem.app.catalog import best_learned_prior, describe, operator_title, starting_point
+from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, \
+    picture_from_array, read_picture
+from diffem.app.observation import Observation, corruption_operator, observation_picture, observe_picture, \
+    take_corrupted_picture
+from diffem.app.pictures import enlarge, samples_mean_spread, strip
+from diffem.app.stream import Lane, race, release_memory, sampler_frames, throttled
+from diffem.app.summary import RestorationSummary, summarise
 from diffem.imaging import tensor_to_image
 from diffem.jobs import JobManager, JobRequest
-from diffem.metrics import psnr, ssim
-from diffem.operators import OPERATORS, LinearOperator, parse_corruption
+from diffem.operators import OPERATORS
 from diffem.posterior import PosteriorOptions
 from diffem.registry import PriorRegistry
-from diffem.restore import iterate_restoration, observe
 from diffem.samplers import SAMPLERS
 
 HERE = Path(__file__).resolve().parent
@@ -46,22 +53,40 @@ RUNS = Path(os.environ.get("DIFFEM_RUNS", HERE / "runs" / "app"))
 EXAMPLES = HERE / "examples"
 APP_MAX_STEPS = 1000
 MAX_SAMPLES = 16
-DISPLAY = 224
+#: defaults chosen by benchmarks/app_latency.py: a restoration in about 2 s on a free 2-vCPU Space
+DEFAULT_SAMPLES = 4
+DEFAULT_STEPS = 64
+DEFAULT_SAMPLER = "ddpm"
+#: ZeroGPU seconds a call may hold the GPU (benchmarks/app_latency.py, README "Deploy to Spaces")
+GPU_SECONDS = {"restore": 60, "compare": 120}
+LANES = 4
+SOLVER_METHODS = ("mmps",)
 
 try:  # ZeroGPU Spaces: mark the GPU functions; a no-op decorator elsewhere
     import spaces  # type: ignore[import-not-found]
 
-    gpu = spaces.GPU
+    def gpu(seconds: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return spaces.GPU(duration=seconds)
 except ImportError:
-    def gpu(function: Callable[..., Any]) -> Callable[..., Any]:
-        return function
+    def gpu(seconds: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return lambda function: function
 
 
 def make_registry() -> PriorRegistry:
+    """Installed priors, loaded now on the CPU (:func:`place_priors` moves them to a GPU once the page is built)."""
     hub_ids = [r.strip() for r in os.environ.get("DIFFEM_HUB_PRIORS", "").split(",") if r.strip()]
-    registry = PriorRegistry(CHECKPOINTS, hub_ids)
+    registry = PriorRegistry(CHECKPOINTS, hub_ids, device="cpu")
     registry.load_all()
     return registry
+
+
+def place_priors() -> None:
+    """Every prior onto the GPU if there is one, at start-up: ZeroGPU expects models on ``cuda`` before the
+    first ``spaces.GPU`` call, and only those calls really hold the GPU."""
+    if torch.cuda.is_available():
+        REGISTRY.device = "cuda"
+        for name in REGISTRY.names():
+            REGISTRY.bundle(name).to("cuda")
 
 
 REGISTRY = make_registry()
@@ -76,7 +101,30 @@ def use_folders(checkpoints: Path, runs: Path) -> None:
     JOBS = JobManager(runs)
 
 
-# --- input handling -------------------------------------------------------------------------
+def page_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Show the library's :class:`InputError` (and ``ValueError``) as a ``gr.Error`` on the page."""
+    def translate(error: ValueError) -> gr.Error:
+        return gr.Error(str(error).rstrip(".") + ".")
+
+    if inspect.isgeneratorfunction(function):
+        @wraps(function)
+        def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from function(*args, **kwargs)
+            except ValueError as error:
+                raise translate(error) from None
+        return streaming
+
+    @wraps(function)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except ValueError as error:
+            raise translate(error) from None
+    return plain
+
+
+# --- observations ---------------------------------------------------------------------------
 def is_readable_upload(path: str) -> bool:
     """True for files in Gradio's upload cache or the examples folder: an API caller must not make
     the server read any other file on its disk (Gradio itself lets paths under the temp folder through)."""
@@ -84,263 +132,229 @@ def is_readable_upload(path: str) -> bool:
     return any(resolved.is_relative_to(Path(root).resolve()) for root in (get_upload_folder(), EXAMPLES))
 
 
-def load_picture(path: str | None, event_shape: tuple[int, ...]) -> torch.Tensor:
-    """An uploaded file as a model-resolution tensor in ``[0, 1]``, or a clear error."""
-    if not path:
-        raise gr.Error("Upload an image or pick an example first.")
-    if not is_readable_upload(path):
-        raise gr.Error("Only uploaded files and the app's examples can be restored; upload the image instead.")
-    try:
-        array = read_image_file(path, event_shape[-1], event_shape[0])
-    except ImageSizeError as error:
-        raise gr.Error(str(error)) from None
-    except (OSError, ValueError) as error:
-        raise gr.Error(f"Cannot read this file as an image ({type(error).__name__}).") from None
-    return torch.from_numpy(array)
+def chosen_picture(image: str | None, event_shape: Sequence[int]) -> torch.Tensor:
+    if not image:
+        raise InputError("Upload an image or pick an example first.")
+    if not is_readable_upload(image):
+        raise InputError("Only uploaded files and the app's examples can be restored; upload the image instead")
+    return read_picture(image, event_shape)
 
 
-def mask_from_editor(editor: dict[str, Any] | None, size: int) -> torch.Tensor | None:
-    """Painted pixels of the editor's layers are missing (0); the rest observed (1)."""
-    if not editor or not editor.get("layers"):
-        return None
-    painted = None
-    for layer in editor["layers"]:
-        if layer is None:
-            continue
-        alpha = np.asarray(layer)[..., -1] if np.asarray(layer).ndim == 3 else np.asarray(layer)
-        painted = alpha > 0 if painted is None else painted | (alpha > 0)
-    if painted is None or not painted.any():
-        return None
-    resized = Image.fromarray(painted.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST)
-    return torch.from_numpy((np.asarray(resized) == 0).astype(np.float32))[None, None]
+def editor_layers(editor: dict[str, Any] | None) -> list[Any]:
+    return list((editor or {}).get("layers") or [])
 
 
-def display(pixels: torch.Tensor) -> np.ndarray:
-    """A ``(C, H, W)`` pixel tensor enlarged for the page (nearest neighbour)."""
-    scale = max(1, DISPLAY // pixels.shape[-1])
-    return np.asarray(tensor_to_image(pixels.detach().cpu(), scale).convert("RGB"))
-
-
-def check_choice(value: str, choices: list[str] | tuple[str, ...], what: str) -> str:
-    if value not in choices:
-        raise gr.Error(f"Unknown {what} {value!r}; choose one of: {', '.join(choices) or 'none installed'}.")
-    return value
-
-
-def check_int(value: Any, low: int, high: int, what: str) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{what} must be a number.") from None
-    if not np.isfinite(number) or number != int(number) or not low <= number <= high:
-        raise gr.Error(f"{what} must be a whole number between {low} and {high}, got {value}.")
-    return int(number)
-
-
-def check_float(value: Any, low: float, high: float, what: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{what} must be a number.") from None
-    if not np.isfinite(number) or not low <= number <= high:
-        raise gr.Error(f"{what} must be between {low} and {high}, got {value}.")
-    return number
-
-
-@dataclass
-class Observation:
-    """What a restoration starts from; ``clean`` is None when an observation was uploaded as such."""
-
-    picture: torch.Tensor
-    clean: torch.Tensor | None
-    y: torch.Tensor
-    operator: LinearOperator
-
-
-def editor_picture(editor: dict[str, Any] | None, event_shape: tuple[int, ...]) -> torch.Tensor | None:
-    """The mask editor's background (an uploaded, already corrupted image), at model resolution."""
+def editor_background(editor: dict[str, Any] | None) -> np.ndarray | None:
     background = (editor or {}).get("background")
-    if background is None or np.asarray(background).size == 0:
+    return None if background is None or np.asarray(background).size == 0 else np.asarray(background)
+
+
+#: operators with a level to set (``mask``'s ratio...): each gets its own slider, its range from its class
+LEVEL_OPERATORS = [name for name, cls in OPERATORS.items() if cls.spec_parameter() is not None]
+#: the observation controls, in the order every endpoint takes them after ``prior``
+OBSERVATION_INPUTS = 3 + len(LEVEL_OPERATORS) + 2  # image, corruption, levels..., sigma_y, seed, editor
+
+
+def chosen_level(corruption: str, levels: Sequence[Any]) -> float | None:
+    """The level of the chosen corruption, from its own slider, checked against its class's range."""
+    parameter = OPERATORS[corruption].spec_parameter()
+    if parameter is None:
         return None
-    array = np.asarray(background)
-    image = Image.fromarray(array[..., :3] if array.ndim == 3 else array)
-    try:
-        check_image_size(*image.size)
-    except ImageSizeError as error:
-        raise gr.Error(str(error)) from None
-    return torch.from_numpy(image_to_array(image, event_shape[-1], event_shape[0]))
+    value = levels[LEVEL_OPERATORS.index(corruption)]
+    return check_float(value, parameter.low, parameter.high, f"{operator_title(corruption)} ({parameter.name})")
 
 
-def make_observation(prior: str, image: str | None, corruption: str, amount: float, sigma_y: float, seed: Any,
-                     editor: dict[str, Any] | None) -> Observation:
-    """The observation of the chosen image at the prior's resolution.
+def make_observation(prior: str, image: str | None, corruption: str, *controls: Any) -> Observation:
+    """The observation of the chosen picture at the prior's resolution; ``controls`` are the levels (one a
+    :data:`LEVEL_OPERATORS` entry), the noise sigma, the seed and the mask editor.
 
     With corruption ``user-mask`` and no image file, the mask editor's background is taken as an
     already corrupted observation (its painted pixels missing); its clean image is then unknown.
     """
+    *levels, sigma_y, seed, editor = controls
     entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
     check_choice(corruption, entry.operators, "corruption for this prior")
     sigma_y = check_float(sigma_y, 1e-4, 1.0, "Noise sigma")
     seed = check_int(seed, 0, 2**31 - 1, "Seed")
+    level = chosen_level(corruption, levels)
     bundle = REGISTRY.bundle(prior)
-    uploaded = editor_picture(editor, entry.event_shape) if corruption == "user-mask" and not image else None
-    picture = uploaded if uploaded is not None else load_picture(image, entry.event_shape)
-    x = bundle.scaling.to_model(picture)
-    try:
-        if corruption == "user-mask":
-            mask = mask_from_editor(editor, entry.event_shape[-1])
-            if mask is None:
-                raise gr.Error("Draw on the mask canvas first (painted pixels are treated as missing).")
-            operator = OPERATORS["user-mask"](sigma_y=sigma_y, mask=mask)
-        else:
-            spec = OPERATORS[corruption].spec_argument
-            operator = parse_corruption(f"{corruption}:{amount}" if spec else corruption, sigma_y)
-        if uploaded is not None:
-            return Observation(picture, None, operator.forward(x[None]), operator)
-        y, drawn = observe(x, operator, seed)
-    except ValueError as error:
-        raise gr.Error(str(error)) from None
-    return Observation(picture, picture, y, drawn)
+    mask = mask_from_layers(editor_layers(editor), entry.event_shape[-1]) if corruption == "user-mask" else None
+    operator = corruption_operator(corruption, level, sigma_y, mask)
+    background = editor_background(editor)
+    if corruption == "user-mask" and not image and background is not None:
+        return take_corrupted_picture(bundle, picture_from_array(background, entry.event_shape), operator)
+    return observe_picture(bundle, chosen_picture(image, entry.event_shape), operator, seed)
 
 
-def observed_pixels(prior: str, observation: Observation) -> np.ndarray:
-    bundle = REGISTRY.bundle(prior)
-    return display(bundle.scaling.to_pixels(observation.operator.adjoint(observation.y.to(bundle.device)).cpu()[0]))
+def observation_views(prior: str, observation: Observation) -> tuple[np.ndarray, np.ndarray | None]:
+    seen = observation_picture(REGISTRY.bundle(prior), observation)
+    return enlarge(observation.picture), None if seen is None else enlarge(seen)
 
 
-def corrupt(prior: str, image: str | None, corruption: str, amount: float, sigma_y: float, seed: Any,
-            editor: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
-    observation = make_observation(prior, image, corruption, amount, sigma_y, seed, editor)
-    return display(observation.picture), observed_pixels(prior, observation)
+@page_errors
+def corrupt(prior: str, *controls: Any) -> tuple[Any, Any]:
+    return observation_views(prior, make_observation(prior, *controls))
 
 
-def preview(prior: str, image: str | None, *rest: Any) -> tuple[Any, Any]:
-    """:func:`corrupt` when a file is chosen (uploaded or an example); nothing when it is cleared."""
-    if not image or prior not in REGISTRY.entries:
+def preview(prior: str, image: str | None, corruption: str, *rest: Any) -> tuple[Any, Any]:
+    """:func:`corrupt` as the controls change; nothing while the picture or the settings are incomplete."""
+    editor = rest[-1]
+    if prior not in REGISTRY.entries or corruption not in REGISTRY.entry(prior).operators:
+        return gr.skip(), gr.skip()
+    if not image and (corruption != "user-mask" or editor_background(editor) is None):
         return None, None
-    return corrupt(prior, image, *rest)
+    return corrupt(prior, image, corruption, *rest)
+
+
+def editor_with_picture(prior: str, image: str | None) -> Any:
+    """The mask canvas with the chosen picture behind it, so that a visitor sees what they paint over."""
+    if not image or prior not in REGISTRY.entries:
+        return gr.skip()
+    try:
+        picture = chosen_picture(image, REGISTRY.entry(prior).event_shape)
+    except InputError:
+        return gr.skip()
+    return {"background": enlarge(picture), "layers": [], "composite": None}
 
 
 # --- restoration ----------------------------------------------------------------------------
-def stream_restoration(prior: str, method: str, observation: Observation,
-                       sampler: str, steps: int, seed: int, samples: int, solver: str,
-                       iterations: int) -> Iterator[tuple[int, int, torch.Tensor, float]]:
-    """``(step, total, denoised batch in pixels, seconds so far)`` after every sampler step."""
-    entry = REGISTRY.entry(prior)
-    check_choice(method, entry.methods, f"method for {prior}")
-    bundle = REGISTRY.bundle(prior)
-    y, operator = observation.y, observation.operator
-    options = PosteriorOptions(solver, iterations)
-    started = time.perf_counter()
-    try:
-        steps_iterator = iterate_restoration(bundle, None if method == "prior" else y,
-                                             None if method == "prior" else operator, method, samples, steps,
-                                             sampler, seed, options)
-        for step in steps_iterator:
-            yield step.index, step.total, bundle.scaling.to_pixels(step.denoised.detach()).cpu(), \
-                time.perf_counter() - started
-    except ValueError as error:
-        raise gr.Error(str(error)) from None
-    finally:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+def check_sampling(sampler: str, steps: Any, samples: Any, solver: str, iterations: Any) -> tuple[int, int, int]:
+    check_choice(sampler, sorted(SAMPLERS), "sampler")
+    check_choice(solver, ["cg", "gmres"], "solver")
+    return (check_int(steps, 1, APP_MAX_STEPS, "Steps"), check_int(samples, 1, MAX_SAMPLES, "Number of samples"),
+            check_int(iterations, 1, 10, "Solver iterations"))
 
 
-def metrics_text(clean: torch.Tensor | None, samples: torch.Tensor, seconds: float, steps: int) -> str:
-    mean = samples.mean(dim=0, keepdim=True)
-    lines = [f"**{samples.shape[0]} sample(s), {steps} steps, {seconds:.2f} s** "
-             f"({seconds / steps * 1000:.0f} ms a step)"]
-    if clean is None:
-        return lines[0] + "  \nThe clean image is unknown (an observation was uploaded): no PSNR/SSIM."
-    lines.append(f"PSNR of the mean: **{float(psnr(mean, clean[None])):.2f} dB**, "
-                 f"SSIM {float(ssim(mean, clean[None])):.3f}")
-    single = psnr(samples, clean[None].expand_as(samples))
-    lines.append(f"PSNR of single samples: {float(single.mean()):.2f} dB on average")
-    return "  \n".join(lines)
-
-
-def save_result(samples: torch.Tensor) -> str:
+def save_result(summary: RestorationSummary) -> str:
     folder = Path(tempfile.mkdtemp(prefix="diffem-"))
     path = folder / "restoration.png"
-    tensor_to_image(samples.mean(dim=0)).save(path)
+    tensor_to_image(summary.mean).save(path)
     return str(path)
 
 
-@gpu
-def restore(prior: str, image: str | None, corruption: str, amount: float, sigma_y: float, seed: Any,
-            editor: dict[str, Any] | None, method: str, sampler: str, steps: Any, samples: Any, solver: str,
-            iterations: Any, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
-    """Stream: live estimate and progress every step; then slider, mean, std, metrics, file."""
-    check_choice(sampler, sorted(SAMPLERS), "sampler")
-    check_choice(solver, ["cg", "gmres"], "solver")
-    steps = check_int(steps, 1, APP_MAX_STEPS, "Steps")
-    samples = check_int(samples, 1, MAX_SAMPLES, "Number of samples")
-    iterations = check_int(iterations, 1, 10, "Solver iterations")
-    observation = make_observation(prior, image, corruption, amount, sigma_y, seed, editor)
-    seen = observed_pixels(prior, observation)
-    batch, seconds = None, 0.0
-    for index, total, batch, seconds in stream_restoration(prior, method, observation, sampler, steps,
-                                                           int(float(seed)), samples, solver, iterations):
-        status = f"step {index} / {total} · {seconds:.1f} s"
-        progress((index, total), desc="sampling")
-        if index < total:
-            yield display(batch[0]), status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    assert batch is not None
-    mean = batch.mean(dim=0)
-    spread = batch.std(dim=0, unbiased=False) if batch.shape[0] > 1 else torch.zeros_like(mean)
-    spread = spread / spread.max().clamp_min(1e-6)
-    yield (display(mean), f"done: {steps} steps in {seconds:.1f} s", (seen, display(mean)), display(mean),
-           display(spread), metrics_text(observation.clean, batch, seconds, steps), save_result(batch))
+def result_outputs(seen: np.ndarray | None, summary: RestorationSummary, generated: bool) -> tuple[Any, ...]:
+    """Slider, mean, std map, figures, download (generation: a grid of the new images, no slider)."""
+    if generated:
+        return (None, strip(summary.samples), None,
+                summary.markdown() + "  \nNew images drawn from the prior (no observation, so no PSNR).",
+                save_result(summary))
+    spread = None if summary.spread is None else enlarge(summary.spread)
+    return ((seen, enlarge(summary.mean)), enlarge(summary.mean), spread, summary.markdown(), save_result(summary))
 
 
-@gpu
-def compare(prior: str, conditional: str, image: str | None, corruption: str, amount: float, sigma_y: float,
-            seed: Any, editor: dict[str, Any] | None, steps: Any, iterations: Any) -> Iterator[tuple[Any, ...]]:
-    """MMPS with an unconditional prior and conditional sampling, advanced in turn, step by step."""
-    steps = check_int(steps, 1, APP_MAX_STEPS, "Steps")
-    iterations = check_int(iterations, 1, 10, "Solver iterations")
-    runs = [(prior, "mmps")]
-    if conditional:
-        runs.append((conditional, "conditional"))
-    observations = []
-    for name, _ in runs:
-        observations.append(make_observation(name, image, corruption, amount, sigma_y, seed, editor))
-    streams = [stream_restoration(name, method, obs, "ddpm", steps, int(float(seed)), 1, "gmres", iterations)
-               for (name, method), obs in zip(runs, observations)]
-    latest: list[tuple[int, int, torch.Tensor, float] | None] = [None] * len(streams)
-    busy = [0.0] * len(streams)
-    finished = [False] * len(streams)
-    while not all(finished):
-        for i, stream in enumerate(streams):
-            if finished[i]:
+CLEARED = (None, None, None, "", None)
+
+
+@page_errors
+def restoration(prior: str, *values: Any) -> Iterator[tuple[Any, ...]]:
+    """Stream: the live estimate and the step (throttled); then slider, mean, std, figures, file.
+
+    ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), then method, sampler, steps,
+    samples, solver and solver iterations."""
+    controls, (method, sampler, steps, samples, solver, iterations) = values[:OBSERVATION_INPUTS], \
+        values[OBSERVATION_INPUTS:]
+    seed = controls[-2]
+    steps, samples, iterations = check_sampling(sampler, steps, samples, solver, iterations)
+    entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
+    check_choice(method, entry.methods, f"method for {prior}")
+    generated = method == "prior"
+    observation = None if generated else make_observation(prior, *controls)
+    seen = None if observation is None else observation_views(prior, observation)[1]
+    bundle = REGISTRY.bundle(prior)
+    frames = sampler_frames(bundle, observation, method, sampler, steps, samples, check_int(seed, 0, 2**31 - 1, "Seed"),
+                            PosteriorOptions(solver, iterations))
+    try:
+        for frame in throttled(frames):
+            live = enlarge(bundle.scaling.to_pixels(frame.estimate[0]).cpu())
+            if not frame.final:
+                yield (live, frame.status(), *CLEARED)
                 continue
-            begin = time.perf_counter()
-            try:
-                latest[i] = next(stream)
-            except StopIteration:
-                finished[i] = True
-            busy[i] += time.perf_counter() - begin
-        yield tuple(compare_outputs(runs, observations, latest, busy, finished))
+            summary = summarise(bundle, observation, frame.estimate, frame.seconds, steps)
+            yield (live, frame.status(), *result_outputs(seen, summary, generated))
+    finally:
+        release_memory()
 
 
-def compare_outputs(runs: list[tuple[str, str]], observations: list[Any], latest: list[Any], busy: list[float],
-                    finished: list[bool]) -> list[Any]:
-    images, notes = [], []
-    for (name, method), obs, state, seconds, done in zip(runs, observations, latest, busy, finished):
-        if state is None:
-            images.append(None)
-            notes.append("")
+restore = gpu(GPU_SECONDS["restore"])(restoration)
+
+
+def stopped() -> str:
+    return "**Stopped.** The live view keeps the last estimate; press Restore to start again."
+
+
+# --- compare --------------------------------------------------------------------------------
+def lane_choices() -> list[str]:
+    """``"method · prior"`` for every method of every installed prior (generation excluded)."""
+    return [f"{method} · {name}" for name, entry in REGISTRY.entries.items() for method in entry.methods
+            if method != "prior"]
+
+
+def default_lanes() -> list[str]:
+    choices = lane_choices()
+    best = best_learned_prior(list(REGISTRY.entries.values()))
+    wanted = [f"mmps · {best.name}" if best else None] + [c for c in choices if c.startswith("conditional · ")][:1]
+    picked = [c for c in wanted if c in choices] or choices[:2]
+    return (picked + [""] * LANES)[:LANES]
+
+
+def lane_note(lane: Lane, observation: Observation, summary: RestorationSummary | None) -> str:
+    head = f"**{lane.method}** · {lane.prior}"
+    if lane.latest is None:
+        return head
+    if summary is None:
+        return f"{head}: {lane.latest.status()}"
+    figures = summary.figures
+    parts = [f"{lane.steps} steps, {figures['seconds']:.2f} s"]
+    if "psnr_mean" in figures:
+        parts.append(f"PSNR of the mean {figures['psnr_mean']:.2f} dB, SSIM {figures['ssim_mean']:.3f}")
+    parts.append(f"residual {figures['residual']:.2f}")
+    return f"{head}: " + "; ".join(parts)
+
+
+@gpu(GPU_SECONDS["compare"])
+@page_errors
+def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
+    """Race 1-4 ``"method · prior"`` lanes on one observation and seed, each with several samples.
+
+    ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), the :data:`LANES` lane choices,
+    then samples, steps and MMPS iterations. A lane whose model does not serve the corruption says so
+    instead of stopping the race.
+    """
+    controls, settings = values[:OBSERVATION_INPUTS], values[OBSERVATION_INPUTS:]
+    corruption, seed = controls[1], controls[-2]
+    choices, (samples, steps, iterations) = settings[:LANES], settings[LANES:]
+    steps, samples, iterations = check_sampling(DEFAULT_SAMPLER, steps, samples, "gmres", iterations)
+    seed = check_int(seed, 0, 2**31 - 1, "Seed")
+    lanes, notes, observations = [], [""] * LANES, {}
+    for slot, choice in enumerate(choices):
+        if not choice:
             continue
-        index, total, batch, _ = state
-        note = f"**{method}** ({name}): step {index}/{total}, {seconds:.2f} s"
-        if done and obs.clean is not None:
-            note += f", PSNR {float(psnr(batch[:1], obs.clean[None])):.2f} dB, SSIM {float(ssim(batch[:1], obs.clean[None])):.3f}"
-        images.append(display(batch[0]))
-        notes.append(note)
-    while len(images) < 2:
-        images.append(None)
-        notes.append("no conditional model installed for this comparison")
-    return images + notes
+        method, _, prior = check_choice(choice, lane_choices(), "method to compare").partition(" · ")
+        if corruption not in REGISTRY.entry(prior).operators:
+            notes[slot] = f"**{method}** · {prior}: skipped, it restores only " + \
+                ", ".join(operator_title(n) for n in REGISTRY.entry(prior).operators)
+            continue
+        observations[slot] = make_observation(prior, *controls)
+        frames = sampler_frames(REGISTRY.bundle(prior), observations[slot], method, DEFAULT_SAMPLER, steps, samples,
+                                seed, PosteriorOptions("gmres", iterations))
+        lanes.append((slot, Lane(prior, method, steps, frames)))
+    if not lanes:
+        raise InputError("Choose at least one method that restores this corruption")
+    first_slot, first_lane = lanes[0]
+    clean, seen = observation_views(first_lane.prior, observations[first_slot])
+    try:
+        for _ in race([lane for _, lane in lanes]):
+            pictures: list[Any] = [None] * LANES
+            for slot, lane in lanes:
+                bundle = REGISTRY.bundle(lane.prior)
+                summary = summarise(bundle, observations[slot], lane.latest.estimate, lane.latest.seconds,
+                                    lane.steps) if lane.done else None
+                pictures[slot] = (samples_mean_spread(summary.samples, summary.mean, summary.spread) if summary else
+                                  strip(bundle.scaling.to_pixels(lane.latest.estimate).cpu()))
+                notes[slot] = lane_note(lane, observations[slot], summary)
+            yield (clean, seen, *pictures, *notes)
+    finally:
+        release_memory()
 
 
 # --- training (admin) -----------------------------------------------------------------------
@@ -352,17 +366,16 @@ def check_password(password: str | None) -> None:
         raise gr.Error("Wrong admin password.")
 
 
+@page_errors
 def start_training(password: str, name: str, method: str, data: str, corruption: str, laps: Any, steps: Any,
-                   observations: Any) -> str:
+                   observations: Any, batch_size: Any) -> tuple[str, Any]:
     check_password(password)
     request = JobRequest(name=str(name), method=str(method), data=str(data), corruption=str(corruption),
                          laps=check_int(laps, 1, 200, "Laps"), steps_per_lap=check_int(steps, 1, 200_000, "Steps per lap"),
-                         observations_limit=check_int(observations, 16, 60_000, "Observations"))
-    try:
-        record = JOBS.start(request)
-    except ValueError as error:
-        raise gr.Error(str(error)) from None
-    return f"started job {name!r} (process {record['pid']})"
+                         observations_limit=check_int(observations, 16, 60_000, "Observations"),
+                         batch_size=check_int(batch_size, 1, 4096, "Batch size"))
+    record = JOBS.start(request)
+    return f"started job {name!r} (process {record['pid']})", gr.Timer(active=True)
 
 
 def stop_training(password: str) -> str:
@@ -370,30 +383,50 @@ def stop_training(password: str) -> str:
     return "stopped; start the same run again to resume it" if JOBS.stop() else "no job is running"
 
 
-def training_status(password: str) -> tuple[str, list[str], list[list[Any]], Any]:
-    check_password(password)
-    status = JOBS.status()
-    if status["state"] == "none":
-        return "no training job yet", [], [], None
-    header = f"**{status['name']}**: {status['state']}, complete laps: {status['laps'][-1] if status['laps'] else '-'}"
-    log = "\n".join(status["log"])
-    gallery = [str(Path(status["run"]) / "laps" / f"lap-{lap:04d}" / "samples.png") for lap in status["laps"]]
-    rows = [[m.get("lap"), m.get("final_loss"), m.get("frechet_pixels", m.get("frechet_features")),
-             m.get("posterior_psnr"), m.get("sinkhorn")] for m in status["history"]]
-    plot = metrics_frame(status["history"])
-    return f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], rows, plot
+def rounded(value: Any, digits: int = 4) -> Any:
+    return float(f"{value:.{digits}g}") if isinstance(value, float) else value
 
 
-def metrics_frame(history: list[dict[str, Any]]) -> Any:
-    """Long-format table of every numeric per-lap metric, for the line plot."""
+def lap_plot_frame(history: list[dict[str, Any]], keys: Sequence[str]) -> Any:
+    """One metric family per plot (FD, PSNR and loss differ by orders of magnitude); laps as labels."""
     import pandas as pd
 
-    keys = ("final_loss", "frechet_pixels", "frechet_features", "posterior_psnr", "sinkhorn")
-    rows = [{"lap": m["lap"], "metric": k, "value": float(m[k])} for m in history for k in keys
+    rows = [{"lap": f"lap {m['lap']:02d}", "metric": k, "value": float(m[k])} for m in history for k in keys
             if isinstance(m.get(k), (int, float))]
     return pd.DataFrame(rows, columns=["lap", "metric", "value"])
 
 
+PLOTS = {"quality": ("frechet_pixels", "frechet_features", "sinkhorn"), "posterior PSNR": ("posterior_psnr",),
+         "loss": ("final_loss",)}
+FORM_FIELDS = ("name", "method", "data", "corruption", "laps", "steps_per_lap", "observations_limit", "batch_size")
+
+
+def training_status(password: str) -> tuple[Any, ...]:
+    """Header and log, lap samples, the per-lap table and plots, the job's settings, and the poll timer."""
+    check_password(password)
+    status = JOBS.status()
+    if status["state"] == "none":
+        return ("no training job yet", [], [], *([None] * len(PLOTS)), *([gr.skip()] * len(FORM_FIELDS)),
+                gr.Timer(active=False))
+    header = f"**{status['name']}**: {status['state']}, complete laps: {status['laps'][-1] if status['laps'] else '-'}"
+    log = "\n".join(status["log"])
+    gallery = [str(Path(status["run"]) / "laps" / f"lap-{lap:04d}" / "samples.png") for lap in status["laps"]]
+    rows = [[m.get("lap"), rounded(m.get("final_loss")), rounded(m.get("frechet_pixels", m.get("frechet_features"))),
+             rounded(m.get("posterior_psnr")), rounded(m.get("sinkhorn"))] for m in status["history"]]
+    plots = [lap_plot_frame(status["history"], keys) for keys in PLOTS.values()]
+    form = [status["request"].get(key, gr.skip()) for key in FORM_FIELDS]
+    return (f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], rows, *plots, *form,
+            gr.Timer(active=status["state"] == "running"))
+
+
+def poll_training(password: str) -> tuple[Any, ...]:
+    """The timer's tick: :func:`training_status`, silently nothing without a password."""
+    if not password:
+        return tuple(gr.skip() for _ in range(4 + len(PLOTS) + len(FORM_FIELDS)))
+    return training_status(password)
+
+
+@page_errors
 def push_to_hub(password: str, lap: str, repo_id: str) -> str:
     """Upload a finished lap's model folder to a Hub model repo, with ``HF_TOKEN`` from the environment."""
     check_password(password)
@@ -413,122 +446,209 @@ def push_to_hub(password: str, lap: str, repo_id: str) -> str:
     return f"pushed {lap} to https://huggingface.co/{repo_id}"
 
 
-def refresh_priors() -> tuple[Any, Any]:
+def refresh_priors() -> tuple[Any, ...]:
     for name, folder in JOBS.lap_priors().items():
         if name not in REGISTRY.entries:
             REGISTRY.add(name, folder)
-    return gr.update(choices=REGISTRY.names()), gr.update(choices=[""] + REGISTRY.names("conditional"))
+    lanes = [""] + lane_choices()
+    return (gr.update(choices=REGISTRY.names()), *[gr.update(choices=lanes) for _ in range(LANES)],
+            gr.update(value=priors_markdown()))
 
 
 # --- page -----------------------------------------------------------------------------------
-def examples() -> list[str]:
-    return [str(p) for p in sorted(EXAMPLES.glob("*.png"))] if EXAMPLES.is_dir() else []
+INTRODUCTION = """\
+**What am I looking at?** Each model here is a diffusion prior for **28x28 grey** pictures of clothing
+(Fashion-MNIST), learned *without ever seeing a clean picture*: only corrupted ones (75 % of the pixels
+missing, or blurred), by expectation-maximisation. Pick an example, corrupt it, and watch the model fill in
+what is missing; the blue pixels are the ones it never sees. Several samples show what it is sure of (they
+agree) and what it guesses (they differ: the uncertainty map). An uploaded photo is shrunk to 28x28 grey
+first, so fine detail is gone before the model starts, and a picture that is not clothing gets restored
+*as if it were clothing*: the prior only knows what it learned."""
+
+
+def examples() -> list[tuple[str, str]]:
+    """``(path, caption)`` for the example pictures: Fashion-MNIST test images first, then the rest."""
+    if not EXAMPLES.is_dir():
+        return []
+    paths = sorted(EXAMPLES.glob("*.png"), key=lambda p: (not p.name.startswith("fashion-test"), p.name))
+    return [(str(p), example_caption(p.stem)) for p in paths]
+
+
+def example_caption(stem: str) -> str:
+    parts = stem.split("-")
+    if stem.startswith("fashion-test-") and len(parts) >= 4:
+        return f"test image {int(parts[2])}: {' '.join(parts[3:])}"
+    return stem.replace("-", " ") + " (not clothing: out of distribution)"
+
+
+def example_thumbnails() -> list[tuple[np.ndarray, str]]:
+    return [(enlarge(read_picture(path, (1, 28, 28)), 112), caption) for path, caption in examples()]
+
+
+def pick_example(event: gr.SelectData) -> Any:
+    chosen = examples()[event.index][0]
+    return chosen
 
 
 def priors_markdown() -> str:
     if not REGISTRY.entries:
         return (f"**No prior is installed yet**: `{CHECKPOINTS.name}/` holds no bundle. Train one (Train tab or "
                 "`python -m diffem train`) or add a bundle folder; see the README.")
-    lines = [f"- `{name}`: {entry.describe()}; methods {', '.join(entry.methods)}"
-             for name, entry in REGISTRY.entries.items()]
-    return "**Installed priors**\n" + "\n".join(lines)
+    return "\n\n".join(f"- {describe(entry)}" for entry in REGISTRY.entries.values())
 
 
-def operator_controls(prior: str) -> tuple[Any, Any]:
+def prior_words(prior: str) -> str:
+    return describe(REGISTRY.entry(prior)) if prior in REGISTRY.entries else ""
+
+
+def level_slider(name: str, visible: bool, value: float | None = None) -> gr.Slider:
+    """The slider of one operator's level: range, step and default from the operator class."""
+    parameter = OPERATORS[name].spec_parameter()
+    assert parameter is not None
+    return gr.Slider(parameter.low, parameter.high, step=parameter.step,
+                     value=parameter.default if value is None else value, visible=visible,
+                     label=f"{operator_title(name)}: {parameter.name}")
+
+
+def level_updates(corruption: str | None, value: float | None = None) -> list[Any]:
+    """Show the chosen corruption's slider (at ``value`` if given), hide the others."""
+    return [gr.update(visible=name == corruption, **({"value": value} if name == corruption and value is not None
+                                                      else {})) for name in LEVEL_OPERATORS]
+
+
+def prior_controls(prior: str) -> tuple[Any, ...]:
+    """A prior's corruption choices, its own corruption and level, its methods and its description."""
     if prior not in REGISTRY.entries:
-        return gr.update(choices=[]), gr.update(choices=[])
+        return gr.update(choices=[]), gr.update(choices=[]), "", *level_updates(None)
     entry = REGISTRY.entry(prior)
-    default = "mask" if "mask" in entry.operators else (entry.operators[0] if entry.operators else None)
-    return gr.update(choices=entry.operators, value=default), gr.update(choices=list(entry.methods),
-                                                                        value=entry.methods[0])
+    start = starting_point(entry)
+    return (gr.update(choices=[(operator_title(n) + f" ({n})", n) for n in entry.operators], value=start.corruption),
+            gr.update(choices=list(entry.methods), value=start.method), prior_words(prior),
+            *level_updates(start.corruption, start.amount))
 
 
-def amount_control(corruption: str) -> Any:
-    cls = OPERATORS.get(corruption)
-    spec = cls.spec_argument if cls else None
-    ranges = {"ratio": (0.0, 0.99, 0.75), "size": (0.05, 0.95, 0.4), "kernel_sigma": (0.3, 5.0, 1.5),
-              "factor": (1, 7, 2)}
-    if spec not in ranges:
-        return gr.update(visible=False)
-    low, high, value = ranges[spec]
-    return gr.update(visible=True, minimum=low, maximum=high, value=value, label=f"{corruption}: {spec}")
+def corruption_controls(corruption: str) -> tuple[Any, ...]:
+    return gr.update(visible=corruption == "user-mask"), *level_updates(corruption)
+
+
+def method_controls(method: str) -> tuple[Any, Any]:
+    solver_visible = gr.update(visible=method in SOLVER_METHODS)
+    return solver_visible, solver_visible
+
+
+def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
+    """A finished example restoration, computed once at start-up, so the page is never empty on load."""
+    if prior is None or image is None:
+        return {}
+    start = starting_point(REGISTRY.entry(prior))
+    levels = [start.amount if name == start.corruption else OPERATORS[name].spec_parameter().default
+              for name in LEVEL_OPERATORS]
+    controls = (image, start.corruption, *levels, 0.01, 0, None)
+    *_, last = restoration(prior, *controls, start.method, DEFAULT_SAMPLER, DEFAULT_STEPS, DEFAULT_SAMPLES, "gmres", 1)
+    clean, seen = corrupt(prior, *controls)
+    names = ("live", "status", "slider", "mean", "std", "metrics", "download")
+    result = dict(zip(names, last)) | {"clean": clean, "seen": seen}
+    result["metrics"] = "*Example result, computed when the server started.*  \n" + result["metrics"]
+    return result
 
 
 def build_demo() -> gr.Blocks:
+    best = best_learned_prior(list(REGISTRY.entries.values()))
     names = REGISTRY.names("unconditional") + REGISTRY.names("conditional")
-    first = names[0] if names else None
-    first_entry = REGISTRY.entries.get(first) if first else None
-    with gr.Blocks(title="diffem") as demo:
-        gr.Markdown("# diffem: diffusion priors learned from corrupted observations only\n"
-                    "Corrupt an image, then watch the posterior sampler restore it step by step.")
-        gr.Markdown(priors_markdown())
+    first = best.name if best else (names[0] if names else None)
+    start = starting_point(REGISTRY.entry(first)) if first else None
+    pictures = examples()
+    first_image = pictures[0][0] if pictures else None
+    shown = first_result(first, first_image)
+    with gr.Blocks(title="diffem: priors learned from corrupted data") as demo:
+        gr.Markdown("# diffem: diffusion priors learned from corrupted observations only")
+        gr.Markdown(INTRODUCTION)
+        with gr.Accordion("All installed priors", open=False):
+            priors_list = gr.Markdown(priors_markdown())
         with gr.Tab("Restore"):
             with gr.Row():
                 with gr.Column():
+                    if pictures:
+                        gallery = gr.Gallery(example_thumbnails(), label="Examples (click one)", columns=4,
+                                             height="auto", allow_preview=False, object_fit="contain")
                     # a File (not an Image) input, so that a broken upload reaches our own check and its clear error
-                    image = gr.File(label="Image file (any size or format)", file_types=["image"], type="filepath")
-                    if examples():
-                        gr.Examples(examples=examples(), inputs=image, label="Examples (held-out test images)")
+                    image = gr.File(value=first_image, label="Or upload an image (any size or format)",
+                                    file_types=["image"], type="filepath")
                     prior = gr.Dropdown(names, value=first, label="Prior", allow_custom_value=True)
-                    corruption = gr.Dropdown(first_entry.operators if first_entry else [],
-                                             value="mask" if first_entry else None, label="Corruption",
+                    prior_info = gr.Markdown(prior_words(first) if first else "")
+                    operators = REGISTRY.entry(first).operators if first else []
+                    corruption = gr.Dropdown([(operator_title(n) + f" ({n})", n) for n in operators],
+                                             value=start.corruption if start else None, label="Corruption",
                                              allow_custom_value=True)
-                    amount = gr.Slider(0.0, 0.99, value=0.75, label="mask: ratio")
+                    levels = [level_slider(name, visible=start is not None and name == start.corruption,
+                                           value=start.amount if start and name == start.corruption else None)
+                              for name in LEVEL_OPERATORS]
                     with gr.Row():
                         sigma_y = gr.Number(0.01, label="Noise sigma")
                         seed = gr.Number(0, precision=0, label="Seed")
-                    editor = gr.ImageEditor(label="Draw a mask (for corruption 'user-mask'; painted = missing)",
-                                            type="numpy", height=260)
-                    corrupt_button = gr.Button("Show the observation")
+                    with gr.Group(visible=False) as editor_group:
+                        gr.Markdown("**Draw your own mask**: paint over the pixels to hide (painted = missing). "
+                                    "Without a file above, the canvas picture itself is taken as the observation.")
+                        editor = gr.ImageEditor(type="numpy", height=300, show_label=False, layers=False,
+                                                canvas_size=(224, 224), sources=["upload", "clipboard"])
                 with gr.Column():
                     with gr.Row():
-                        model_view = gr.Image(label="What the model sees", format="png", interactive=False)
-                        observation_view = gr.Image(label="Observation", format="png", interactive=False)
-                    method = gr.Dropdown(list(first_entry.methods) if first_entry else [],
-                                         value=first_entry.methods[0] if first_entry else None, label="Method",
+                        clean_view = gr.Image(shown.get("clean"), label="Clean image (at the model's 28x28)",
+                                              format="png", interactive=False)
+                        observation_view = gr.Image(shown.get("seen"), label="Observation: what the model sees "
+                                                    "(blue = missing)", format="png", interactive=False)
+                    method = gr.Dropdown(list(REGISTRY.entry(first).methods) if first else [],
+                                         value=start.method if start else None, label="Method "
+                                         "(mmps / dps: posterior sampling; conditional: DiffEM; prior: new images)",
                                          allow_custom_value=True)
                     with gr.Row():
-                        sampler = gr.Dropdown(sorted(SAMPLERS), value="ddpm", label="Sampler", allow_custom_value=True)
-                        steps = gr.Number(64, precision=0, label=f"Steps (1-{APP_MAX_STEPS})")
-                        samples = gr.Slider(1, MAX_SAMPLES, value=4, step=1, label="Samples")
+                        sampler = gr.Dropdown(sorted(SAMPLERS), value=DEFAULT_SAMPLER, label="Sampler",
+                                              allow_custom_value=True)
+                        steps = gr.Number(DEFAULT_STEPS, precision=0, label=f"Steps (1-{APP_MAX_STEPS})")
+                        samples = gr.Slider(1, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1, label="Samples")
                     with gr.Row():
                         solver = gr.Radio(["gmres", "cg"], value="gmres", label="MMPS solver")
                         iterations = gr.Slider(1, 10, value=1, step=1, label="Solver iterations")
                     with gr.Row():
                         restore_button = gr.Button("Restore", variant="primary")
                         stop_button = gr.Button("Stop", variant="stop")
-                    live = gr.Image(label="Denoised estimate (live)", format="png", interactive=False)
-                    progress = gr.Markdown()
-            with gr.Row():
-                slider = gr.ImageSlider(label="Observation | restoration", format="png")
-                mean_view = gr.Image(label="Posterior mean", format="png", interactive=False)
-                std_view = gr.Image(label="Per-pixel standard deviation (white = uncertain)", format="png",
+                    live = gr.Image(shown.get("live"), label="Denoised estimate (live)", format="png",
                                     interactive=False)
-            metrics = gr.Markdown()
-            download = gr.File(label="Download the restoration (PNG, model resolution)")
+                    status = gr.Markdown(shown.get("status", ""))
+            with gr.Row():
+                slider = gr.ImageSlider(shown.get("slider"), label="Observation | restoration", format="png")
+                mean_view = gr.Image(shown.get("mean"), label="Restoration (mean of the samples)", format="png",
+                                     interactive=False)
+                std_view = gr.Image(shown.get("std"), label="Uncertainty: per-pixel std (white = unsure)",
+                                    format="png", interactive=False)
+            metrics = gr.Markdown(shown.get("metrics", ""))
+            download = gr.File(shown.get("download"), label="Download the restoration (PNG, model resolution)")
         with gr.Tab("Compare"):
-            gr.Markdown("The same observation (from the Restore tab's image and corruption), restored by MMPS with an "
-                        "unconditional prior and by a DiffEM conditional model, advanced step by step in turn.")
+            gr.Markdown("Race up to four methods on the **same observation and seed** (the Restore tab's picture "
+                        "and corruption). Each row: its samples, their mean, their per-pixel std.")
             with gr.Row():
-                unconditional = REGISTRY.names("unconditional")
-                compare_prior = gr.Dropdown(unconditional, value=unconditional[0] if unconditional else None,
-                                            label="Prior for MMPS", allow_custom_value=True)
-                conditional = REGISTRY.names("conditional")
-                maskable = [n for n in conditional if "mask" in REGISTRY.entry(n).operators]
-                compare_conditional = gr.Dropdown([""] + conditional, value=(maskable or [""])[0],
-                                                  label="Conditional model", allow_custom_value=True)
-                compare_steps = gr.Number(64, precision=0, label="Steps")
+                lanes = [gr.Dropdown([""] + lane_choices(), value=value, label=f"Method {i + 1}",
+                                     allow_custom_value=True) for i, value in enumerate(default_lanes())]
+            with gr.Row():
+                compare_samples = gr.Slider(1, 8, value=4, step=1, label="Samples per method")
+                compare_steps = gr.Number(DEFAULT_STEPS, precision=0, label="Steps")
                 compare_iterations = gr.Slider(1, 10, value=1, step=1, label="MMPS iterations")
-            compare_button = gr.Button("Compare", variant="primary")
             with gr.Row():
-                left = gr.Image(label="MMPS", format="png", interactive=False)
-                right = gr.Image(label="Conditional", format="png", interactive=False)
+                compare_button = gr.Button("Compare", variant="primary")
+                compare_stop = gr.Button("Stop", variant="stop")
             with gr.Row():
-                left_note = gr.Markdown()
-                right_note = gr.Markdown()
+                compare_clean = gr.Image(label="Clean image", format="png", interactive=False)
+                compare_seen = gr.Image(label="Observation (blue = missing)", format="png", interactive=False)
+            lane_pictures, lane_notes = [], []
+            for i in range(LANES):
+                lane_pictures.append(gr.Image(label=f"Method {i + 1}: samples | mean | std", format="png",
+                                              interactive=False))
+                lane_notes.append(gr.Markdown())
+            compare_status = gr.Markdown()
         with gr.Tab("Train (admin)"):
             gr.Markdown("Launch EM training in a background process (one at a time). Needs the admin password "
-                        "(`DIFFEM_ADMIN_PASSWORD`); without it nothing can be started.")
+                        "(`DIFFEM_ADMIN_PASSWORD`); without it nothing can be started. The status refreshes by "
+                        "itself while a job runs.")
             password = gr.Textbox(label="Admin password", type="password")
             with gr.Row():
                 run_name = gr.Textbox("fashion-mask", label="Run name")
@@ -537,9 +657,11 @@ def build_demo() -> gr.Blocks:
                 train_data = gr.Dropdown(["fashion-mnist", "manifold"], value="fashion-mnist", label="Data",
                                          allow_custom_value=True)
                 train_corruption = gr.Textbox("mask:0.75", label="Corruption")
+            with gr.Row():
                 train_laps = gr.Number(4, precision=0, label="Laps")
                 train_steps = gr.Number(500, precision=0, label="Steps per lap")
                 train_observations = gr.Number(4096, precision=0, label="Observations")
+                train_batch = gr.Number(64, precision=0, label="Batch size")
             with gr.Row():
                 start_button = gr.Button("Start / resume", variant="primary")
                 stop_train_button = gr.Button("Stop", variant="stop")
@@ -549,41 +671,66 @@ def build_demo() -> gr.Blocks:
             lap_gallery = gr.Gallery(label="Prior samples per lap", columns=6, height=240)
             lap_table = gr.Dataframe(headers=["lap", "loss", "Fréchet", "posterior PSNR", "Sinkhorn"],
                                      interactive=False)
-            lap_plot = gr.LinePlot(x="lap", y="value", color="metric", label="Per-lap metrics")
+            with gr.Row():
+                lap_plots = [gr.LinePlot(x="lap", y="value", color="metric", label=f"Per lap: {title}", sort="x")
+                             for title in PLOTS]
             with gr.Row():
                 push_lap = gr.Textbox(label="Finished lap (run/lap-K)")
                 push_repo = gr.Textbox(label="Hub repo id (owner/name)")
                 push_button = gr.Button("Push to the Hub")
+            timer = gr.Timer(3.0, active=False)
 
-        corrupt_inputs = [prior, image, corruption, amount, sigma_y, seed, editor]
-        prior.change(operator_controls, prior, [corruption, method], api_name=False)
-        corruption.change(amount_control, corruption, amount, api_name=False)
-        corrupt_button.click(corrupt, corrupt_inputs, [model_view, observation_view], api_name="corrupt")
-        image.change(preview, corrupt_inputs, [model_view, observation_view], api_name=False)
+        corrupt_inputs = [prior, image, corruption, *levels, sigma_y, seed, editor]
+        views = [clean_view, observation_view]
+        results = [slider, mean_view, std_view, metrics, download]
+        if pictures:
+            gallery.select(pick_example, None, image, api_name=False)
+        prior.change(prior_controls, prior, [corruption, method, prior_info, *levels], api_name=False)
+        corruption.change(corruption_controls, corruption, [editor_group, *levels], api_name=False)
+        method.change(method_controls, method, [solver, iterations], api_name=False)
+        image.change(editor_with_picture, [prior, image], editor, api_name=False)
+        gr.on([image.change, prior.change, corruption.change, *[level.release for level in levels], sigma_y.change,
+               seed.change, editor.change], preview, corrupt_inputs, views, api_name="observe", show_progress="hidden")
         restore_event = restore_button.click(
             restore, corrupt_inputs + [method, sampler, steps, samples, solver, iterations],
-            [live, progress, slider, mean_view, std_view, metrics, download], api_name="restore",
-            concurrency_limit=2)
-        stop_button.click(None, None, None, cancels=[restore_event], api_name=False)
-        compare_button.click(compare, [compare_prior, compare_conditional, image, corruption, amount, sigma_y, seed,
-                                       editor, compare_steps, compare_iterations],
-                             [left, right, left_note, right_note], api_name="compare", concurrency_limit=2)
-        start_button.click(start_training, [password, run_name, train_method, train_data, train_corruption, train_laps,
-                                            train_steps, train_observations], train_message, api_name="train_start")
+            [live, status, *results], api_name="restore", concurrency_limit=2, show_progress="hidden")
+        stop_button.click(stopped, None, status, cancels=[restore_event], api_name=False)
+        compare_event = compare_button.click(
+            compare, [*corrupt_inputs[1:], *lanes, compare_samples, compare_steps,
+                      compare_iterations], [compare_clean, compare_seen, *lane_pictures, *lane_notes],
+            api_name="compare", concurrency_limit=2, show_progress="hidden")
+        compare_stop.click(stopped, None, compare_status, cancels=[compare_event], api_name=False)
+        form = [run_name, train_method, train_data, train_corruption, train_laps, train_steps, train_observations,
+                train_batch]
+        status_outputs = [train_message, lap_gallery, lap_table, *lap_plots, *form, timer]
+        start_button.click(start_training, [password, *form], [train_message, timer], api_name="train_start")
         stop_train_button.click(stop_training, password, train_message, api_name="train_stop")
-        status_button.click(training_status, password, [train_message, lap_gallery, lap_table, lap_plot],
-                            api_name="train_status")
+        status_button.click(training_status, password, status_outputs, api_name="train_status")
+        timer.tick(poll_training, password, status_outputs, api_name=False, show_progress="hidden")
         push_button.click(push_to_hub, [password, push_lap, push_repo], train_message, api_name="train_push")
-        refresh_button.click(refresh_priors, None, [prior, compare_conditional], api_name=False)
+        refresh_button.click(refresh_priors, None, [prior, *lanes, priors_list], api_name=False)
     return demo
 
 
-def main() -> None:
+def server_address(host: str | None, port: int | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[str, int]:
+    """``--host``/``--port``, else Gradio's ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``, else all interfaces
+    on a Space (``SPACE_ID`` set) and loopback elsewhere, port 7860."""
+    default_host = "0.0.0.0" if environ.get("SPACE_ID") else "127.0.0.1"
+    host = host or environ.get("GRADIO_SERVER_NAME") or default_host
+    port = port or int(environ.get("GRADIO_SERVER_PORT") or 7860)
+    return host, port
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="diffem demo app")
-    parser.add_argument("--host", default=os.environ.get("DIFFEM_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DIFFEM_PORT", os.environ.get("PORT", "7860"))))
-    args = parser.parse_args()
-    build_demo().queue(max_size=16, default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port)
+    parser.add_argument("--host", help="address to listen on (default: GRADIO_SERVER_NAME, else 0.0.0.0 on a "
+                        "Space and 127.0.0.1 elsewhere)")
+    parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT, else 7860)")
+    args = parser.parse_args(argv)
+    host, port = server_address(args.host, args.port)
+    demo = build_demo()
+    place_priors()
+    demo.queue(max_size=16, default_concurrency_limit=1).launch(server_name=host, server_port=port)
 
 
 if __name__ == "__main__":

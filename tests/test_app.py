@@ -16,6 +16,7 @@ import app
 from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
+from diffem.operators import OPERATORS
 
 SIZE = 16
 
@@ -62,31 +63,64 @@ def picture(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-def restore_args(image: str, prior: str = "gauss", method: str = "mmps", steps: object = 12, sampler: str = "ddpm",
-                 samples: int = 2) -> tuple[object, ...]:
-    return (prior, handle_file(image), "mask", 0.5, 0.01, 0, None, method, sampler, steps, samples, "gmres", 1)
+def observation_controls(image: object, corruption: str = "mask", level: float = 0.5,
+                         editor: object = None) -> tuple[object, ...]:
+    """The Restore tab's observation inputs: picture, corruption, one level slider an operator, sigma, seed, editor."""
+    levels = [level if name == corruption else OPERATORS[name].spec_parameter().default for name in app.LEVEL_OPERATORS]
+    return (image, corruption, *levels, 0.01, 0, editor)
+
+
+def restore_args(image: str | None, prior: str = "gauss", method: str = "mmps", steps: object = 12,
+                 sampler: str = "ddpm", samples: int = 2, corruption: str = "mask",
+                 editor: object = None) -> tuple[object, ...]:
+    picture = handle_file(image) if image else None
+    return (prior, *observation_controls(picture, corruption, editor=editor), method, sampler, steps, samples,
+            "gmres", 1)
 
 
 def test_restoration_streams_every_step_then_the_result(client: Client, picture: str) -> None:
     job = client.submit(*restore_args(picture), api_name="/restore")
     outputs = list(job)
-    assert len(outputs) >= 12
-    final = outputs[-1]
+    first, final = outputs[0], outputs[-1]
+    assert first[1] == "step 1 / 12 · " + first[1].split(" · ")[1]  # frames are throttled, the first always comes
+    assert first[2:] == (None, None, None, "", None)  # the previous run's results are cleared at once
     assert "done: 12 steps" in final[1]
-    assert "PSNR of the mean" in final[5]
+    assert "PSNR of the mean" in final[5] and "Residual" in final[5]
     assert Path(final[6]).suffix == ".png"
     assert all(Path(o[0]).is_file() for o in outputs)
+
+
+def test_generation_is_not_shown_as_a_restoration(client: Client, picture: str) -> None:
+    final = list(client.submit(*restore_args(picture, method="prior", steps=4, samples=3), api_name="/restore"))[-1]
+    slider, grid, spread, text = final[2], final[3], final[4], final[5]
+    assert slider is None and spread is None and "PSNR of" not in text and "New images" in text
+    assert Image.open(grid).width > 2 * Image.open(grid).height  # the three new images side by side
+
+
+def test_one_sample_says_the_uncertainty_map_needs_two(client: Client, picture: str) -> None:
+    final = list(client.submit(*restore_args(picture, steps=3, samples=1), api_name="/restore"))[-1]
+    assert final[4] is None and "2 or more samples" in final[5]
 
 
 def test_conditional_sampling_and_compare(client: Client, picture: str) -> None:
     outputs = list(client.submit(*restore_args(picture, prior="cond", method="conditional", steps=4),
                                  api_name="/restore"))
     assert "done" in outputs[-1][1]
-    frames = list(client.submit("gauss", "cond", handle_file(picture), "mask", 0.5, 0.01, 0, None, 6, 1,
-                                api_name="/compare"))
-    assert len(frames) >= 6
-    left_note, right_note = frames[-1][2], frames[-1][3]
-    assert "mmps" in left_note and "PSNR" in left_note and "conditional" in right_note
+    lanes = ("mmps · gauss", "conditional · cond", "dps · unet", "")
+    frames = list(client.submit(*observation_controls(handle_file(picture)), *lanes, 3, 6, 1, api_name="/compare"))
+    clean, seen, *rest = frames[-1]
+    pictures, notes = rest[:4], rest[4:]
+    assert Path(clean).is_file() and Path(seen).is_file()
+    assert all(Path(p).is_file() for p in pictures[:3]) and pictures[3] is None
+    assert "mmps" in notes[0] and "PSNR" in notes[0] and "conditional" in notes[1] and "residual" in notes[2]
+    assert Image.open(pictures[0]).width > 3 * Image.open(pictures[0]).height  # 3 samples, mean and std in a row
+
+
+def test_compare_skips_a_model_that_does_not_serve_the_corruption(client: Client, picture: str) -> None:
+    frames = list(client.submit(*observation_controls(handle_file(picture), "blur", 1.5), "mmps · gauss",
+                                "conditional · cond", "", "", 2, 3, 1, api_name="/compare"))
+    notes = frames[-1][6:]
+    assert "PSNR" in notes[0] and "skipped" in notes[1] and "random pixels missing" in notes[1]
 
 
 def test_cancel_stops_a_long_stream_and_the_server_keeps_serving(client: Client, picture: str) -> None:
@@ -143,29 +177,31 @@ def test_bad_input_gets_a_clear_error(client: Client, picture: str, tmp_path: Pa
 def test_training_endpoints_refuse_without_credentials(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DIFFEM_ADMIN_PASSWORD", raising=False)
     with pytest.raises(Exception, match="Training is disabled"):
-        client.predict("", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64, api_name="/train_start")
+        client.predict("", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64, 16, api_name="/train_start")
     monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
-    for endpoint, args in (("/train_start", ("wrong", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64)),
+    for endpoint, args in (("/train_start", ("wrong", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64, 16)),
                            ("/train_stop", ("wrong",)), ("/train_status", ("wrong",)),
                            ("/train_push", ("wrong", "run/lap-1", "me/prior"))):
         with pytest.raises(Exception, match="Wrong admin password"):
             client.predict(*args, api_name=endpoint)
     assert not app.JOBS.running()
-    message, gallery, _, _ = client.predict("correct horse", api_name="/train_status")
+    message, gallery, *_ = client.predict("correct horse", api_name="/train_status")
     assert "no training job" in message and gallery == []
 
 
 def test_an_admin_starts_watches_and_stops_one_training_job(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
-    started = client.predict("correct horse", "toy-run", "em-mmps", "manifold", "projection:2", 2, 50, 64,
-                             api_name="/train_start")
+    started, _ = client.predict("correct horse", "toy-run", "em-mmps", "manifold", "projection:2", 2, 50, 64, 32,
+                                api_name="/train_start")
     assert "started job 'toy-run'" in started
     try:
         with pytest.raises(Exception, match="already running"):
-            client.predict("correct horse", "other", "em-mmps", "manifold", "projection:2", 1, 10, 64,
+            client.predict("correct horse", "other", "em-mmps", "manifold", "projection:2", 1, 10, 64, 16,
                            api_name="/train_start")
-        message, _, _, _ = client.predict("correct horse", api_name="/train_status")
+        message, _, _, *rest = client.predict("correct horse", api_name="/train_status")
         assert "toy-run" in message and "correct horse" not in message
+        form = rest[3:11]  # after the three plots: the running job's settings, for a reloaded page
+        assert form[0] == "toy-run" and form[3] == "projection:2" and form[7] == 32
         pid = app.JOBS.record()["pid"]
         seen_by_the_job = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
         assert b"correct horse" not in seen_by_the_job
@@ -185,10 +221,9 @@ def test_a_drawn_mask_and_an_uploaded_observation(client: Client, picture: str, 
     layer_path = tmp_path / "layer.png"
     Image.fromarray(layer).save(layer_path)
     editor = {"background": handle_file(picture), "layers": [handle_file(str(layer_path))], "composite": None}
-    drawn = ("gauss", handle_file(picture), "user-mask", 0.5, 0.01, 0, editor, "mmps", "ddpm", 3, 1, "gmres", 1)
+    drawn = restore_args(picture, steps=3, samples=1, corruption="user-mask", editor=editor)
     assert "PSNR of the mean" in list(client.submit(*drawn, api_name="/restore"))[-1][5]
-    uploaded = ("gauss", None, "user-mask", 0.5, 0.01, 0, editor, "mmps", "ddpm", 3, 1, "gmres", 1)
+    uploaded = restore_args(None, steps=3, samples=1, corruption="user-mask", editor=editor)
     assert "clean image is unknown" in list(client.submit(*uploaded, api_name="/restore"))[-1][5]
     with pytest.raises(Exception, match="Draw on the mask canvas"):
-        client.predict("gauss", handle_file(picture), "user-mask", 0.5, 0.01, 0, None, "mmps", "ddpm", 3, 1,
-                       "gmres", 1, api_name="/restore")
+        client.predict(*restore_args(picture, steps=3, samples=1, corruption="user-mask"), api_name="/restore")

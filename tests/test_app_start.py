@@ -18,6 +18,6 @@ def test_app_lists_bundles_in_checkpoints(tmp_path: Path) -> None:
                 info={"method": "em-mmps", "lap": 0}).save_pretrained(tmp_path / "checkpoints" / "gauss")
     app.use_folders(tmp_path / "checkpoints", tmp_path / "runs")
     assert app.REGISTRY.names() == ["gauss"]
-    assert "`gauss`: gaussian prior, method em-mmps, lap 0" in app.priors_markdown()
+    assert "**gauss**: learned from corrupted images, as a Gaussian fit (EM's starting point)" in app.priors_markdown()
     assert "mask" in app.REGISTRY.entry("gauss").operators and "projection" not in app.REGISTRY.entry("gauss").operators
     assert app.build_demo() is not None

@@ -1,6 +1,7 @@
 """Linear corruption operators; importing this package registers every built-in one."""
 
-from .base import OPERATORS, LinearOperator, operator_from_config, parse_corruption, register_operator
+from .base import (OPERATORS, LinearOperator, SpecParameter, operator_from_config, parse_corruption,
+                   register_operator)
 from .blur import GaussianBlur
 from .box_mask import BoxMask
 from .downsample import Downsample
@@ -12,7 +13,7 @@ from .random_mask import RandomMask
 from .user_mask import UserMask
 
 __all__ = [
-    "OPERATORS", "LinearOperator", "operator_from_config", "parse_corruption", "register_operator",
+    "OPERATORS", "LinearOperator", "SpecParameter", "operator_from_config", "parse_corruption", "register_operator",
     "GaussianBlur", "BoxMask", "Downsample", "Denoise", "MaskFamily", "MaskingOperator", "RandomProjection",
     "RandomMask", "UserMask", "served_operators",
 ]

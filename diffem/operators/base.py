@@ -17,9 +17,11 @@ per-sample tensors through :meth:`tensors` / :meth:`with_tensors`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -30,10 +32,22 @@ from ..rng import randn
 OPERATORS: dict[str, type["LinearOperator"]] = {}
 
 
+@dataclass(frozen=True)
+class SpecParameter:
+    """The one hyper-parameter a CLI spec sets (``mask:0.75`` sets ``ratio``), with the range a control offers."""
+
+    name: str
+    default: float
+    low: float
+    high: float
+    step: float
+
+
 def register_operator(cls: type["LinearOperator"]) -> type["LinearOperator"]:
     """Class decorator: make an operator available by its ``name`` (CLI, app, configs)."""
     if cls.name in OPERATORS:
         raise ValueError(f"operator name {cls.name!r} is registered twice")
+    cls.spec_parameter()  # a spec argument without a control range fails here, not in the app
     OPERATORS[cls.name] = cls
     return cls
 
@@ -47,8 +61,23 @@ class LinearOperator(ABC):
     domain: ClassVar[str] = "image"
     #: the hyper-parameter set by the CLI spec's value (``mask:0.75`` sets ``ratio``), if any
     spec_argument: ClassVar[str | None] = None
+    #: ``(low, high, step)`` that a slider for ``spec_argument`` offers (the app's controls)
+    spec_range: ClassVar[tuple[float, float, float] | None] = None
     #: a one-line description for the CLI and the app
     summary: ClassVar[str] = ""
+    #: a few plain words for a visitor ("random pixels missing"); the name if empty
+    title: ClassVar[str] = ""
+
+    @classmethod
+    def spec_parameter(cls) -> SpecParameter | None:
+        """``spec_argument`` with its default (from ``__init__``) and its control range, if the operator has one."""
+        if cls.spec_argument is None:
+            return None
+        if cls.spec_range is None:
+            raise TypeError(f"operator {cls.name!r} sets spec_argument but no spec_range")
+        default = inspect.signature(cls.__init__).parameters[cls.spec_argument].default
+        low, high, step = cls.spec_range
+        return SpecParameter(cls.spec_argument, float(default), float(low), float(high), float(step))
 
     def __init__(self, sigma_y: float = 0.01) -> None:
         sigma_y = float(sigma_y)
@@ -75,6 +104,15 @@ class LinearOperator(ABC):
         return vjp(y)[0]
 
     # --- observations ---------------------------------------------------------------------
+    def preview(self, y: Tensor) -> Tensor:
+        """``y`` drawn in ``x``'s coordinates for a person to look at: ``y`` itself where it has ``x``'s
+        shape (masks, blur, noise), else ``A^T y``."""
+        return y if self.input_shape(y.shape) == y.shape else self.adjoint(y)
+
+    def missing(self, y: Tensor) -> Tensor | None:
+        """Where ``x``'s pixels are not observed at all (1 = missing), for operators that drop pixels."""
+        return None
+
     def noise_support(self, y: Tensor) -> Tensor | None:
         """Where observation noise lives (``None``: everywhere)."""
         return None

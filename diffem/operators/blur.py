@@ -22,7 +22,9 @@ from .base import LinearOperator, register_operator, require_image
 class GaussianBlur(LinearOperator):
     name = "blur"
     spec_argument = "kernel_sigma"
+    spec_range = (0.3, 5.0, 0.1)
     summary = "Gaussian blur with standard deviation `kernel_sigma` pixels"
+    title = "blur"
 
     def __init__(self, sigma_y: float = 0.01, kernel_sigma: float = 1.5) -> None:
         super().__init__(sigma_y)

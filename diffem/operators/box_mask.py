@@ -19,7 +19,9 @@ from .masking import MaskingOperator
 class BoxMask(MaskingOperator):
     name = "box"
     spec_argument = "size"
+    spec_range = (0.05, 0.95, 0.05)
     summary = "box inpainting: a square hole of side `size` (fraction of the image) at a random place"
+    title = "a square hole"
 
     def __init__(self, sigma_y: float = 0.01, size: float = 0.5, mask: torch.Tensor | None = None) -> None:
         size = float(size)

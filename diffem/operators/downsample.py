@@ -20,7 +20,9 @@ from .base import LinearOperator, register_operator, require_image
 class Downsample(LinearOperator):
     name = "downsample"
     spec_argument = "factor"
+    spec_range = (2, 4, 2)
     summary = "average-pool downsampling by an integer `factor` (super-resolution)"
+    title = "low resolution"
 
     def __init__(self, sigma_y: float = 0.01, factor: int | float = 2) -> None:
         super().__init__(sigma_y)
@@ -40,6 +42,10 @@ class Downsample(LinearOperator):
     def adjoint(self, y: Tensor) -> Tensor:
         require_image(y, self.name)
         return F.interpolate(y, scale_factor=self.factor, mode="nearest") / self.factor**2
+
+    def preview(self, y: Tensor) -> Tensor:
+        """The low-resolution image, enlarged by pixel repetition (``A^T y`` would be ``factor^2`` times darker)."""
+        return F.interpolate(y, scale_factor=self.factor, mode="nearest")
 
     def condition(self, y: Tensor) -> Tensor:
         upsampled = F.interpolate(y, scale_factor=self.factor, mode="nearest")

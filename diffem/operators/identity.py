@@ -13,6 +13,7 @@ class Denoise(LinearOperator):
     name = "denoise"
     domain = "any"
     summary = "denoising: the identity with noise `sigma_y`"
+    title = "noise"
 
     def forward(self, x: Tensor) -> Tensor:
         return x

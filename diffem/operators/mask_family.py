@@ -60,6 +60,7 @@ def stroke_masks(batch: int, height: int, width: int, generator: torch.Generator
 class MaskFamily(MaskingOperator):
     name = "mask-family"
     summary = "random pixel masks, boxes and brush strokes (for training conditional models)"
+    title = "random masks of many ratios"
 
     def __init__(self, sigma_y: float = 0.01, ratio_low: float = 0.3, ratio_high: float = 0.95,
                  mask: torch.Tensor | None = None) -> None:

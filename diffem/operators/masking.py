@@ -47,6 +47,9 @@ class MaskingOperator(LinearOperator):
     def noise_support(self, y: Tensor) -> Tensor:
         return self._mask_for(y)
 
+    def missing(self, y: Tensor) -> Tensor:
+        return 1 - self._mask_for(y)
+
     def condition(self, y: Tensor) -> Tensor:
         return torch.cat([y, self._mask_for(y).expand_as(y)], dim=1)
 

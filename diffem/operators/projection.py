@@ -30,7 +30,9 @@ class RandomProjection(LinearOperator):
     name = "projection"
     domain = "vector"
     spec_argument = "rows"
+    spec_range = (1, 16, 1)
     summary = "random projection to `rows` dimensions with unit-norm rows (vectors)"
+    title = "random projections"
 
     def __init__(self, sigma_y: float = 0.01, rows: int | float = 2, matrix: Tensor | None = None) -> None:
         super().__init__(sigma_y)

@@ -20,7 +20,9 @@ from .masking import MaskingOperator
 class RandomMask(MaskingOperator):
     name = "mask"
     spec_argument = "ratio"
+    spec_range = (0.0, 0.99, 0.01)
     summary = "random pixel mask: each pixel missing with probability `ratio`"
+    title = "random pixels missing"
 
     def __init__(self, sigma_y: float = 0.01, ratio: float = 0.75, mask: torch.Tensor | None = None) -> None:
         ratio = float(ratio)

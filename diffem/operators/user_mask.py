@@ -17,6 +17,7 @@ from .masking import MaskingOperator
 class UserMask(MaskingOperator):
     name = "user-mask"
     summary = "a mask you give (1 = observed, 0 = missing)"
+    title = "your own mask"
 
     def draw(self, batch: int, event_shape: Sequence[int], generator: torch.Generator | None = None,
              device: torch.device | str = "cpu") -> "UserMask":

@@ -1,0 +1,137 @@
+"""Installed priors in plain words, and the settings each one should start from.
+
+A visitor reads, for each prior: what it learned from (which images, seen through which
+corruption, by which method), how good it is (its Fréchet distance as a multiple of the
+clean-data reference's, or for a conditional model its restoration PSNR beside the reference
+prior's, when the bundle's ``info["quality"]`` records them) and what it can restore. A prior
+starts from the corruption it was trained on (``diffem-fashion-blur2`` from blur 2.0 px), since a
+model asked for another level restores worse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..operators import OPERATORS
+from ..registry import PriorEntry
+
+DATASETS = {"fashion-mnist": "Fashion-MNIST clothing images", "manifold": "points of a toy manifold"}
+METHODS = {
+    "em-mmps": "by EM-MMPS (expectation-maximisation with moment-matching posterior sampling)",
+    "diffem": "by DiffEM (a conditional model of the clean image given its observation)",
+    "diffem-prior": "by DiffEM: an unconditional prior trained on its conditional model's reconstructions",
+}
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """The corruption controls a prior starts from."""
+
+    corruption: str | None
+    amount: float | None
+    method: str
+
+
+def operator_title(name: str) -> str:
+    cls = OPERATORS.get(name)
+    return (cls.title or name) if cls else name
+
+
+def corruption_words(corruption: dict[str, Any] | str | None) -> str:
+    """``{"name": "mask", "ratio": 0.75}`` as "75 %-masked (random pixels missing)"."""
+    if not isinstance(corruption, dict) or corruption.get("name") not in OPERATORS:
+        return "corrupted"
+    name = corruption["name"]
+    parameter = OPERATORS[name].spec_parameter()
+    value = corruption.get(parameter.name) if parameter else None
+    if name == "mask" and value is not None:
+        return f"{value * 100:.0f} %-masked ({operator_title(name)})"
+    if name == "blur" and value is not None:
+        return f"blurred ({value:g}-pixel Gaussian blur)"
+    if parameter is not None and value is not None:
+        return f"corrupted by {operator_title(name)} ({parameter.name} {value:g})"
+    return f"corrupted by {operator_title(name)}"
+
+
+def learned_from(entry: PriorEntry) -> str:
+    info = entry.config.get("info", {})
+    data = DATASETS.get(str(info.get("data", {}).get("data", "")), "images")
+    if is_upper_bound(entry):
+        return f"the clean {data}: an upper bound for comparison, not learned from corrupted data"
+    if entry.kind == "gaussian":
+        return f"{corruption_words(info.get('corruption'))} {data}, as a Gaussian fit (EM's starting point)"
+    method = METHODS.get(str(info.get("method")), f"by {info.get('method', 'an unknown method')}")
+    laps = f", {info['lap']} EM laps" if isinstance(info.get("lap"), int) and info.get("method") != "diffem-prior" else ""
+    return f"only {corruption_words(info.get('corruption'))} {data}, {method}{laps}"
+
+
+def quality_words(entry: PriorEntry) -> str | None:
+    """The recorded quality figure with its reference, or None when the bundle records none."""
+    quality = entry.config.get("info", {}).get("quality")
+    if not isinstance(quality, dict):
+        return None
+    where = f" ({quality['measured']})" if quality.get("measured") else ""
+    if "frechet" in quality and "reference_frechet" in quality:
+        ratio = quality["frechet"] / quality["reference_frechet"]
+        return (f"Fréchet distance {quality['frechet']:.1f}, **{ratio:.2f}x** the clean-data reference's "
+                f"{quality['reference_frechet']:.1f} (1x would match it; lower is better){where}")
+    if "psnr" in quality:
+        against = (f", against {quality['reference_psnr']:.1f} dB for MMPS with the clean-data prior"
+                   if "reference_psnr" in quality else "")
+        return f"restores {quality.get('task', 'its test observations')} at **{quality['psnr']:.1f} dB** PSNR{against}{where}"
+    return None
+
+
+def frechet_ratio(entry: PriorEntry) -> float | None:
+    """The recorded Fréchet distance over the reference's (None when not recorded)."""
+    quality = entry.config.get("info", {}).get("quality", {})
+    if isinstance(quality, dict) and "frechet" in quality and quality.get("reference_frechet"):
+        return float(quality["frechet"]) / float(quality["reference_frechet"])
+    return None
+
+
+def is_upper_bound(entry: PriorEntry) -> bool:
+    info = entry.config.get("info", {})
+    return bool(info.get("upper_bound")) or info.get("method") == "reference"
+
+
+def best_learned_prior(entries: Sequence[PriorEntry]) -> PriorEntry | None:
+    """The unconditional prior learned from corrupted data with the lowest recorded Fréchet ratio
+    (priors without a figure come after those with one, in the given order)."""
+    learned = [e for e in entries if e.kind != "conditional" and not is_upper_bound(e)]
+    ranked = sorted(learned, key=lambda e: (frechet_ratio(e) is None, frechet_ratio(e) or 0.0))
+    return ranked[0] if ranked else None
+
+
+def restores_words(entry: PriorEntry) -> str:
+    titles = [operator_title(name) for name in entry.operators]
+    if entry.kind == "conditional":
+        return "only what it was trained for: " + ", ".join(titles)
+    return "any corruption (" + ", ".join(titles) + ") through MMPS or DPS, and it draws new images"
+
+
+def describe(entry: PriorEntry) -> str:
+    """A markdown paragraph: learned from, how good, restores."""
+    lines = [f"**{entry.name}**: learned from {learned_from(entry)}."]
+    quality = quality_words(entry)
+    if quality:
+        lines.append(f"Quality: {quality}.")
+    lines.append(f"Restores {restores_words(entry)}.")
+    return " ".join(lines)
+
+
+def starting_point(entry: PriorEntry) -> StartingPoint:
+    """The prior's own corruption and level when it serves it, else its first operator's default."""
+    corruption = entry.config.get("info", {}).get("corruption")
+    operators = entry.operators
+    method = entry.methods[0]
+    if isinstance(corruption, dict) and corruption.get("name") in operators:
+        name = corruption["name"]
+        parameter = OPERATORS[name].spec_parameter()
+        amount = corruption.get(parameter.name) if parameter else None
+        return StartingPoint(name, float(amount) if amount is not None else None, method)
+    name = "mask" if "mask" in operators else (operators[0] if operators else None)
+    parameter = OPERATORS[name].spec_parameter() if name else None
+    return StartingPoint(name, parameter.default if parameter else None, method)

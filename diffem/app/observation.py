@@ -1,0 +1,89 @@
+r"""What a restoration starts from: a picture, an operator ``A`` and an observation ``y = A x + sigma_y eta``.
+
+The picture is taken to the prior's resolution first (``x`` in the model's scale), then observed
+with freshly drawn operator parameters (a random mask, a box) from ``seed``. A picture that is
+already corrupted (uploaded with its own mask) is taken as ``y = m * x`` directly; its clean image
+is then unknown. :func:`observation_picture` is what the model sees, drawn for a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..bundle import PriorBundle
+from ..operators import OPERATORS, LinearOperator
+from ..rng import make_generator
+from .inputs import InputError
+
+#: colour of pixels the model never sees (missing), in [0, 1] RGB: a blue that no grey image has
+MISSING_COLOUR = (0.18, 0.36, 0.85)
+
+
+@dataclass
+class Observation:
+    """``picture`` and ``clean`` are ``(C, H, W)`` pixels in ``[0, 1]``; ``clean`` is None when unknown;
+    ``y`` is a batch of one in the model's scale, ``operator`` carries the drawn parameters."""
+
+    picture: Tensor
+    clean: Tensor | None
+    y: Tensor
+    operator: LinearOperator
+
+
+def corruption_operator(corruption: str, amount: float | None, sigma_y: float, mask: Tensor | None = None) -> LinearOperator:
+    """The operator named ``corruption``; ``amount`` sets its spec parameter (``ratio`` of ``mask``...)."""
+    if corruption not in OPERATORS:
+        raise InputError(f"Unknown corruption {corruption!r}; known: {', '.join(sorted(OPERATORS))}.")
+    cls = OPERATORS[corruption]
+    options: dict[str, object] = {"sigma_y": sigma_y}
+    parameter = cls.spec_parameter()
+    if parameter is not None and amount is not None:
+        options[parameter.name] = amount
+    if corruption == "user-mask":
+        if mask is None:
+            raise InputError("Draw on the mask canvas first (painted pixels are treated as missing).")
+        options["mask"] = mask
+    try:
+        return cls(**options)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
+def observe_picture(bundle: PriorBundle, picture: Tensor, operator: LinearOperator, seed: int) -> Observation:
+    """Draw the operator's random parameters and a noisy observation of a clean picture."""
+    generator = make_generator(seed)
+    x = bundle.scaling.to_model(picture)[None]
+    try:
+        drawn = operator.draw(1, tuple(x.shape[1:]), generator)
+        y = drawn.observe(x, generator)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return Observation(picture, picture, y, drawn)
+
+
+def take_corrupted_picture(bundle: PriorBundle, picture: Tensor, operator: LinearOperator) -> Observation:
+    """An already corrupted picture as the observation ``y = A x`` (no noise added); the clean image is unknown."""
+    try:
+        y = operator.forward(bundle.scaling.to_model(picture)[None])
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return Observation(picture, None, y, operator)
+
+
+def observation_picture(bundle: PriorBundle, observation: Observation) -> Tensor | None:
+    """What the model sees, as ``(3, H, W)`` RGB pixels: ``y`` in ``x``'s coordinates, missing pixels in
+    :data:`MISSING_COLOUR`. None for vector priors (nothing to draw)."""
+    if len(bundle.event_shape) != 3:
+        return None
+    y = observation.y.to(bundle.device)
+    seen = bundle.scaling.to_pixels(observation.operator.preview(y)).clamp(0, 1)[0].cpu()
+    rgb = seen.expand(3, -1, -1).clone() if seen.shape[0] == 1 else seen[:3].clone()
+    missing = observation.operator.missing(y)
+    if missing is not None:
+        hole = missing[0].amax(dim=0).cpu().bool()
+        for channel, value in enumerate(MISSING_COLOUR):
+            rgb[channel][hole] = value
+    return rgb

@@ -1,0 +1,102 @@
+r"""Restorations as streams of frames for a page, and races of several methods on one observation.
+
+A restoration draws ``S`` posterior samples at once (a batch) with a steppable sampler; after
+each step the sampler's denoised estimate ``E[x | x_t, y]`` is the live preview. Sending a frame
+to a browser costs far more than a sampler step of a 28x28 model on a CPU, so frames are
+*throttled*: the first step, then at most one every ``frame_interval`` seconds, and the final
+samples always. A race advances several methods round-robin, one step each in turn, so that
+each is timed under the same load, and reports each one's own sampler seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..bundle import PriorBundle
+from ..posterior import PosteriorOptions
+from ..restore import iterate_restoration
+from .observation import Observation
+
+#: seconds between two streamed frames: about 8 frames a second look live and cost little
+FRAME_INTERVAL = 0.12
+
+
+@dataclass
+class Frame:
+    """``step`` of ``steps`` sampler steps (``steps + 1`` is the final denoising); ``estimate`` is the
+    batch's current denoised estimate in the model's scale; ``seconds`` the sampler's time so far."""
+
+    step: int
+    steps: int
+    estimate: Tensor
+    seconds: float
+    final: bool
+
+    def status(self) -> str:
+        if self.final:
+            return f"done: {self.steps} steps in {self.seconds:.1f} s"
+        return f"step {min(self.step, self.steps)} / {self.steps} · {self.seconds:.1f} s"
+
+
+def sampler_frames(bundle: PriorBundle, observation: Observation | None, method: str, sampler: str, steps: int,
+                   samples: int, seed: int, options: PosteriorOptions) -> Iterator[Frame]:
+    """Every sampler step as a :class:`Frame` (no throttling); ``observation`` None draws from the prior."""
+    y = None if observation is None else observation.y
+    operator = None if observation is None else observation.operator
+    seconds = 0.0
+    started = time.perf_counter()
+    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options):
+        seconds += time.perf_counter() - started
+        yield Frame(step.index, steps, step.denoised.detach(), seconds, step.final)
+        started = time.perf_counter()  # the consumer's time (encoding, sending) is not the sampler's
+
+
+def throttled(frames: Iterator[Frame], interval: float = FRAME_INTERVAL) -> Iterator[Frame]:
+    """The first frame, then at most one every ``interval`` seconds of wall time, and always the final one."""
+    last = None
+    for frame in frames:
+        now = time.perf_counter()
+        if frame.final or last is None or now - last >= interval:
+            last = now
+            yield frame
+
+
+@dataclass
+class Lane:
+    """One method of a race: the prior it uses, the method, its sampler steps and the frames so far."""
+
+    prior: str
+    method: str
+    steps: int
+    frames: Iterator[Frame]
+    latest: Frame | None = None
+    done: bool = False
+
+
+def race(lanes: Sequence[Lane], interval: float = FRAME_INTERVAL) -> Iterator[list[Lane]]:
+    """Advance every lane one step in turn until all are done; yield the lanes at most every ``interval`` s."""
+    last = None
+    while not all(lane.done for lane in lanes):
+        for lane in lanes:
+            if lane.done:
+                continue
+            try:
+                lane.latest = next(lane.frames)
+            except StopIteration:
+                lane.done = True
+            else:
+                lane.done = lane.latest.final
+        now = time.perf_counter()
+        if last is None or now - last >= interval or all(lane.done for lane in lanes):
+            last = now
+            yield list(lanes)
+
+
+def release_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

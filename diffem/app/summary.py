@@ -1,0 +1,87 @@
+r"""The summary of a restoration, shared by the app and the CLI.
+
+From posterior samples ``x^(1..S)`` of one observation: the mean (the restoration), the per-pixel
+standard deviation (where the posterior is unsure; it needs ``S >= 2``), PSNR/SSIM against the
+clean image when it is known, and always the normalised residual
+``||y - A x|| / (sigma_y sqrt(m))`` averaged over samples (``m`` observed values): near 1 when a
+sample explains the observation as well as its noise allows, far above 1 when it ignores ``y``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..bundle import PriorBundle
+from ..metrics import psnr, ssim
+from .observation import Observation
+
+
+@dataclass
+class RestorationSummary:
+    """Pixels in ``[0, 1]``: ``samples`` ``(S, C, H, W)``; ``spread`` is the std map scaled to its maximum
+    (None for a single sample); ``figures`` are the numbers (JSON-ready)."""
+
+    samples: Tensor
+    mean: Tensor
+    spread: Tensor | None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        figures = self.figures
+        head = (f"**{figures['samples']} sample(s), {figures['steps']} steps, {figures['seconds']:.2f} s** "
+                f"({figures['seconds'] / max(1, figures['steps']) * 1000:.0f} ms a step)")
+        lines = [head]
+        if "psnr_mean" in figures:
+            lines.append(f"PSNR of the mean: **{figures['psnr_mean']:.2f} dB**, SSIM {figures['ssim_mean']:.3f}")
+            lines.append(f"PSNR of single samples: {figures['psnr_single']:.2f} dB on average")
+        elif figures.get("observed"):
+            lines.append("The clean image is unknown (an observation was uploaded): no PSNR/SSIM.")
+        if "residual" in figures:
+            lines.append(f"Residual ||y - Ax|| / (sigma_y sqrt m): {figures['residual']:.2f} (about 1 fits the noise)")
+        if self.spread is None and figures.get("observed"):
+            lines.append("Uncertainty map: draw 2 or more samples to see it.")
+        return "  \n".join(lines)
+
+
+def normalised_residual(y: Tensor, operator: Any, samples: Tensor, sigma_y: float) -> Tensor:
+    """``||y - A x^(s)|| / (sigma_y sqrt(m))`` for each sample (model scale), ``m`` the observed values."""
+    fitted = operator.forward(samples)
+    support = operator.noise_support(fitted)
+    difference = y.expand_as(fitted) - fitted
+    if support is None:
+        observed = torch.full((samples.shape[0],), float(difference[0].numel()), device=samples.device)
+    else:
+        difference = difference * support
+        observed = support.expand_as(difference).flatten(1).sum(dim=1).clamp_min(1)
+    return difference.flatten(1).norm(dim=1) / (sigma_y * observed.sqrt())
+
+
+def summarise(bundle: PriorBundle, observation: Observation | None, samples: Tensor, seconds: float,
+              steps: int) -> RestorationSummary:
+    """Summarise model-scale samples ``(S, ...)``; ``observation`` None for plain generation from the prior."""
+    pixels = bundle.scaling.to_pixels(samples.detach()).cpu()
+    mean = pixels.mean(dim=0)
+    spread = None
+    if pixels.shape[0] > 1:
+        std = pixels.std(dim=0, unbiased=False)
+        spread = std / std.max().clamp_min(1e-6)
+    figures: dict[str, Any] = {"samples": int(pixels.shape[0]), "steps": int(steps), "seconds": float(seconds),
+                               "observed": observation is not None}
+    if observation is not None:
+        operator = observation.operator.to(samples.device)
+        residual = normalised_residual(observation.y.to(samples.device), operator, samples.detach(), operator.sigma_y)
+        figures["residual"] = float(residual.mean())
+        if observation.clean is not None and len(bundle.event_shape) == 3:
+            clean = observation.clean[None]
+            figures["psnr_mean"] = float(psnr(mean[None], clean))
+            figures["ssim_mean"] = float(ssim(mean[None], clean))
+            figures["psnr_single"] = float(psnr(pixels, clean.expand_as(pixels)).mean())
+    for key, value in figures.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            figures[key] = None
+    return RestorationSummary(pixels, mean, spread, figures)

@@ -1,0 +1,139 @@
+"""The demo's library (:mod:`diffem.app`) and the app's launch address, without a server."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+import torch
+
+import app
+from diffem import GaussianDenoiser, PriorBundle, VESchedule
+from diffem.app.catalog import best_learned_prior, describe, starting_point
+from diffem.app.inputs import InputError, check_int, mask_from_layers
+from diffem.app.observation import MISSING_COLOUR, corruption_operator, observation_picture, observe_picture
+from diffem.app.stream import Frame, throttled
+from diffem.app.summary import summarise
+from diffem.operators import OPERATORS
+from diffem.registry import PriorEntry, PriorRegistry
+
+SIZE = 8
+
+
+def gaussian_bundle(folder: Path, info: dict) -> Path:
+    dim = SIZE * SIZE
+    denoiser = GaussianDenoiser(torch.zeros(1, SIZE, SIZE), cov=0.5 * torch.eye(dim))
+    PriorBundle(denoiser, VESchedule(), (1, SIZE, SIZE), info=info).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("environ, arguments, expected", [
+    ({}, (None, None), ("127.0.0.1", 7860)),
+    ({"SPACE_ID": "me/demo"}, (None, None), ("0.0.0.0", 7860)),
+    ({"SPACE_ID": "me/demo", "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"}, (None, None),
+     ("0.0.0.0", 7861)),
+    ({"GRADIO_SERVER_NAME": "10.1.2.3"}, (None, None), ("10.1.2.3", 7860)),
+    ({"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"}, ("127.0.0.5", 9000), ("127.0.0.5", 9000)),
+])
+def test_the_launch_address_follows_flags_then_gradio_then_the_host(environ: dict, arguments: tuple,
+                                                                    expected: tuple) -> None:
+    assert app.server_address(*arguments, environ=environ) == expected
+
+
+def test_every_operator_level_has_a_range_with_its_default_inside() -> None:
+    levels = {name: cls.spec_parameter() for name, cls in OPERATORS.items() if cls.spec_argument}
+    assert set(levels) == set(app.LEVEL_OPERATORS) and "denoise" not in levels
+    for name, parameter in levels.items():
+        default = inspect.signature(OPERATORS[name].__init__).parameters[parameter.name].default
+        assert parameter.low <= parameter.default == default <= parameter.high, name
+        OPERATORS[name](**{parameter.name: parameter.low})  # both ends of a slider are valid operators
+        OPERATORS[name](**{parameter.name: parameter.high})
+
+
+def test_an_operator_with_a_level_but_no_range_is_refused_at_registration() -> None:
+    from diffem.operators import register_operator
+    from diffem.operators.identity import Denoise
+
+    class Strength(Denoise):
+        name = "strength-without-range"
+        spec_argument = "sigma_y"
+
+    with pytest.raises(TypeError, match="no spec_range"):
+        register_operator(Strength)
+    assert "strength-without-range" not in OPERATORS
+
+
+def test_denoise_is_offered_for_image_priors(tmp_path: Path) -> None:
+    gaussian_bundle(tmp_path / "gauss", {"method": "em-mmps", "lap": 0})
+    assert "denoise" in PriorRegistry(tmp_path).entry("gauss").operators
+
+
+def test_what_the_model_sees_marks_missing_pixels_and_draws_low_resolution_as_such(tmp_path: Path) -> None:
+    bundle = PriorBundle.from_pretrained(gaussian_bundle(tmp_path / "gauss", {}), device="cpu")
+    picture = torch.rand(1, SIZE, SIZE)
+    masked = observe_picture(bundle, picture, corruption_operator("mask", 0.5, 1e-4), seed=0)
+    seen = observation_picture(bundle, masked)
+    hole = masked.operator.missing(masked.y)[0, 0].bool()
+    assert 0 < hole.sum() < SIZE * SIZE
+    assert torch.allclose(seen[:, hole], torch.tensor(MISSING_COLOUR)[:, None].expand(3, int(hole.sum())))
+    assert torch.allclose(seen[0, ~hole], picture[0, ~hole], atol=1e-3)
+    low = observe_picture(bundle, picture, corruption_operator("downsample", 2, 1e-4), seed=0)
+    pooled = torch.nn.functional.avg_pool2d(picture[None], 2)[0]
+    drawn = observation_picture(bundle, low)[0]
+    assert torch.allclose(drawn[::2, ::2], pooled[0], atol=1e-3)  # the low-resolution image, not 4x darker
+
+
+def test_a_drawn_mask_treats_paint_as_missing() -> None:
+    layer = torch.zeros(16, 16, 4, dtype=torch.uint8)
+    layer[:8, :, 3] = 255
+    mask = mask_from_layers([layer.numpy()], SIZE)
+    assert mask.shape == (1, 1, SIZE, SIZE) and mask[0, 0, :4].sum() == 0 and mask[0, 0, 4:].all()
+    assert mask_from_layers([torch.zeros(16, 16, 4, dtype=torch.uint8).numpy()], SIZE) is None
+    with pytest.raises(InputError, match="Draw on the mask canvas"):
+        corruption_operator("user-mask", None, 0.01, None)
+    with pytest.raises(InputError, match="whole number between 1 and 5"):
+        check_int(2.5, 1, 5, "Steps")
+
+
+def test_frames_are_throttled_but_the_first_and_the_final_always_come() -> None:
+    frames = [Frame(i, 100, torch.zeros(1), 0.0, i == 101) for i in range(1, 102)]
+    shown = list(throttled(iter(frames), interval=3600.0))
+    assert [f.step for f in shown] == [1, 101]
+    assert shown[-1].status().startswith("done: 100 steps") and frames[99].status().startswith("step 100 / 100")
+    assert len(list(throttled(iter(frames), interval=0.0))) == 101
+
+
+def test_a_summary_knows_when_it_cannot_show_uncertainty(tmp_path: Path) -> None:
+    bundle = PriorBundle.from_pretrained(gaussian_bundle(tmp_path / "gauss", {}), device="cpu")
+    picture = 0.25 + 0.5 * torch.rand(1, SIZE, SIZE)
+    observation = observe_picture(bundle, picture, corruption_operator("mask", 0.5, 0.01), seed=0)
+    exact = bundle.scaling.to_model(picture)[None]
+    one = summarise(bundle, observation, exact, 1.0, 10)
+    assert one.spread is None and "2 or more samples" in one.markdown()
+    assert 0.5 < one.figures["residual"] < 1.5  # the clean image fits y to within its noise
+    far = summarise(bundle, observation, torch.cat([exact + 0.1, exact - 0.1]), 1.0, 10)
+    assert far.spread is not None and far.figures["residual"] > 5 and far.figures["psnr_mean"] > 40
+
+
+def entry(name: str, info: dict, kind: str = "unconditional", operators: list[str] | None = None) -> PriorEntry:
+    config = {"kind": kind, "event_shape": [1, 28, 28], "info": info, "operators": operators or []}
+    return PriorEntry(name, "", config)
+
+
+def test_priors_are_described_in_plain_words_and_start_from_their_own_corruption() -> None:
+    blur = entry("blurry", {"method": "diffem", "lap": 3, "data": {"data": "fashion-mnist"},
+                            "corruption": {"name": "blur", "kernel_sigma": 2.0},
+                            "quality": {"psnr": 19.6, "task": "blurred test images"}}, "conditional", ["blur"])
+    assert starting_point(blur).corruption == "blur" and starting_point(blur).amount == 2.0
+    words = describe(blur)
+    assert "blurred (2-pixel Gaussian blur) Fashion-MNIST" in words and "19.6 dB" in words and "only" in words
+    em = entry("em", {"method": "em-mmps", "lap": 3, "corruption": {"name": "mask", "ratio": 0.75},
+                      "quality": {"frechet": 120.0, "reference_frechet": 60.0}})
+    better = entry("better", {"method": "diffem-prior", "corruption": {"name": "mask", "ratio": 0.75},
+                              "quality": {"frechet": 90.0, "reference_frechet": 60.0}})
+    clean = entry("clean", {"method": "reference", "upper_bound": "clean", "quality": {"frechet": 60.0,
+                                                                                      "reference_frechet": 60.0}})
+    assert "75 %-masked" in describe(em) and "**2.00x** the clean-data reference's 60.0" in describe(em)
+    assert best_learned_prior([clean, em, better]) is better
+    assert "upper bound" in describe(clean)
