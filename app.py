@@ -728,6 +728,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT, else 7860)")
     args = parser.parse_args(argv)
     host, port = server_address(args.host, args.port)
+    global demo  # a module-level `demo` is what the Spaces reloader swaps when the code changes
     demo = build_demo()
     place_priors()
     demo.queue(max_size=16, default_concurrency_limit=1).launch(server_name=host, server_port=port)
