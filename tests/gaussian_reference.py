@@ -39,3 +39,17 @@ def expected_covariance_error(cov: Tensor, n: int) -> float:
     fro2 = float((cov**2).sum())
     return math.sqrt((float(torch.trace(cov)) ** 2 + fro2) / n / fro2)
 
+
+
+def exact_posterior_denoiser(mean: Tensor, cov: Tensor, matrix: Tensor, sigma_y: float, y: Tensor,
+                             x_t: Tensor, sigma: float) -> Tensor:
+    """``E[x | x_t, y]`` for ``x ~ N(mean, cov)``, ``x_t = x + sigma z``, ``y = A x + N(0, sigma_y^2 I)``.
+
+    ``x | x_t`` is Gaussian (mean ``m_t``, covariance ``C_t = cov - cov (cov + sigma^2 I)^{-1} cov``);
+    conditioning it on ``y`` is :func:`gaussian_posterior` with that prior. ``x_t`` is ``(B, dim)``.
+    """
+    eye = torch.eye(cov.shape[0], dtype=cov.dtype)
+    gain = cov @ torch.linalg.inv(cov + sigma**2 * eye)
+    means = mean + (x_t - mean) @ gain.T
+    cov_t = cov - gain @ cov
+    return torch.stack([gaussian_posterior(m, cov_t, matrix, sigma_y, y)[0] for m in means])

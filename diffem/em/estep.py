@@ -3,7 +3,7 @@ r"""The E-step: one posterior sample ``x_i ~ q(x | y_i)`` for every observation.
 EM-MMPS samples with MMPS around the current unconditional prior; DiffEM with its conditional
 model (one network call a step). Either way the posterior denoiser is plugged into the same
 sampler (ancestral DDPM by default), over batches of observations. Estimates are clamped to the
-data range (:class:`~diffem.denoisers.clamped.ClampedDenoiser`), so that the rare diverging
+data range (the library's one clamping policy, :mod:`diffem.denoisers.clamped`), so that the rare diverging
 trajectory of an imperfect model does not become a training sample of the next lap.
 
 The EM loops use :func:`sharded_posterior_samples`: chunks of observations with a generator each,
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..data.observations import ObservationSet
 from ..denoisers import Denoiser, EDMDenoiser
-from ..denoisers.clamped import ClampedDenoiser
+from ..denoisers.clamped import Clamp
 from ..guidance import ConditionalPosteriorDenoiser, MMPSDenoiser
 from ..operators import LinearOperator
 from ..rng import make_generator
@@ -33,24 +33,17 @@ from .shards import chunk_count, chunk_path, chunk_rows, gather_chunks, write_ch
 PosteriorFactory = Callable[[LinearOperator, Tensor], Denoiser]
 
 
-#: the data range that posterior estimates are clamped to, as ``(low, high)``, or None
-Clamp = tuple[float, float] | None
-
-
-def clamped(denoiser: Denoiser, clamp: Clamp) -> Denoiser:
-    return denoiser if clamp is None else ClampedDenoiser(denoiser, *clamp)
-
 
 def mmps_posterior(prior: Denoiser, solver: str = "gmres", iterations: int = 1, clamp: Clamp = None) -> PosteriorFactory:
     def build(operator: LinearOperator, y: Tensor) -> Denoiser:
-        return clamped(MMPSDenoiser(prior, operator, y, solver=solver, iterations=iterations), clamp)
+        return MMPSDenoiser(prior, operator, y, solver=solver, iterations=iterations, clamp=clamp)
 
     return build
 
 
 def conditional_posterior(model: EDMDenoiser, clamp: Clamp = None) -> PosteriorFactory:
     def build(operator: LinearOperator, y: Tensor) -> Denoiser:
-        return clamped(ConditionalPosteriorDenoiser(model, operator, y), clamp)
+        return ConditionalPosteriorDenoiser(model, operator, y, clamp=clamp)
 
     return build
 

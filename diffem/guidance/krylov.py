@@ -9,6 +9,14 @@ Saad, *Iterative Methods for Sparse Linear Systems*, 2003, for CG and GMRES).
 
 ``lift(p)`` is the expensive map (``J^T A^T p``) and ``finish(p, w)`` maps it to ``M p``.
 Vectors are batched: the first axis indexes independent systems.
+
+Breakdown (the system is solved before the last iteration, e.g. ``k`` past the number of
+observed pixels) is detected relative to the scale of the iteration, not by an absolute
+threshold: CG stops moving a system once its residual has fallen below one machine epsilon times
+the right-hand side's norm; GMRES stops extending a system's basis once its residual norm
+``min ||b - M v||`` (tracked by Givens rotations) is below :func:`breakdown_tolerance` (16
+machine epsilons) times ``||b||``. Past that point the new directions are round-off, which would otherwise enter the
+basis normalised to unit length and spoil the least-squares solution.
 """
 
 from __future__ import annotations
@@ -22,6 +30,11 @@ Lift = Callable[[Tensor], Tensor]
 Finish = Callable[[Tensor, Tensor], Tensor]
 
 _TINY = 1e-30
+
+
+def breakdown_tolerance(like: Tensor) -> float:
+    """Relative size below which a Krylov residual is round-off: 16 machine epsilons of ``like``'s dtype."""
+    return 16 * torch.finfo(like.dtype).eps
 
 
 def batch_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -49,10 +62,12 @@ def conjugate_gradient(b: Tensor, lift: Lift, finish: Finish, iterations: int) -
     r = b
     p = r
     rr = batch_dot(r, r)
+    solved_below = (torch.finfo(b.dtype).eps ** 2) * rr
     for _ in range(iterations):
         w = lift(p)
         mp = finish(p, w)
-        alpha = _safe_divide(rr, batch_dot(p, mp))
+        active = rr > solved_below
+        alpha = torch.where(active, _safe_divide(rr, batch_dot(p, mp)), torch.zeros_like(rr))
         a = _per_sample(alpha, b)
         v = v + a * p
         lifted_v = a * w if lifted_v is None else lifted_v + a * w
@@ -76,6 +91,9 @@ def gmres(b: Tensor, lift: Lift, finish: Finish, iterations: int) -> tuple[Tenso
     basis = [b / _per_sample(torch.where(beta > _TINY, beta, torch.ones_like(beta)), b)]
     lifted: list[Tensor] = []
     hessenberg = b.new_zeros(b.shape[0], iterations + 1, iterations)
+    tolerance = breakdown_tolerance(b)
+    extending = beta > _TINY  # per system: False once its Krylov space holds the solution
+    residual = _GivensResidual(beta, iterations)
     for j in range(iterations):
         w = lift(basis[j])
         lifted.append(w)
@@ -84,9 +102,15 @@ def gmres(b: Tensor, lift: Lift, finish: Finish, iterations: int) -> tuple[Tenso
             h = batch_dot(z, basis[i])
             hessenberg[:, i, j] = h
             z = z - _per_sample(h, b) * basis[i]
+        # a stopped system's basis vector is zero: a unit diagonal keeps its least-squares problem
+        # full-rank and gives that (void) direction the coefficient 0
+        hessenberg[:, j, j] = torch.where(extending, hessenberg[:, j, j], torch.ones_like(beta))
         norm = torch.sqrt(batch_dot(z, z))
         hessenberg[:, j + 1, j] = norm
-        basis.append(z / _per_sample(torch.where(norm > _TINY, norm, torch.ones_like(norm)), b))
+        extending = extending & (residual.update(hessenberg[:, : j + 2, j]) > tolerance * beta)
+        hessenberg[:, j + 1, j] = torch.where(extending, norm, torch.zeros_like(norm))
+        safe = torch.where(extending, norm, torch.ones_like(norm))
+        basis.append(torch.where(_per_sample(extending, b), z / _per_sample(safe, b), torch.zeros_like(z)))
     if iterations == 0:
         return torch.zeros_like(b), lift(torch.zeros_like(b))
     rhs = b.new_zeros(b.shape[0], iterations + 1)
@@ -95,6 +119,31 @@ def gmres(b: Tensor, lift: Lift, finish: Finish, iterations: int) -> tuple[Tenso
     v = sum(_per_sample(coefficients[:, i], b) * basis[i] for i in range(iterations))
     lifted_v = sum(_per_sample(coefficients[:, i], b) * lifted[i] for i in range(iterations))
     return v, lifted_v
+
+
+class _GivensResidual:
+    """The GMRES residual norm ``min_c ||beta e_1 - H_j c||`` after each Arnoldi step, by Givens rotations."""
+
+    def __init__(self, beta: Tensor, iterations: int) -> None:
+        self.g = beta.clone()  # the last entry of the rotated right-hand side
+        self.cosines: list[Tensor] = []
+        self.sines: list[Tensor] = []
+
+    def update(self, column: Tensor) -> Tensor:
+        """Rotate the new Hessenberg ``column`` (entries ``0..j+1``); return the residual norm."""
+        column = column.clone()
+        for i, (c, s) in enumerate(zip(self.cosines, self.sines)):
+            top, bottom = column[:, i].clone(), column[:, i + 1].clone()
+            column[:, i], column[:, i + 1] = c * top + s * bottom, -s * top + c * bottom
+        a, b = column[:, -2], column[:, -1]
+        radius = torch.sqrt(a * a + b * b)
+        ok = radius > _TINY
+        c = torch.where(ok, a / torch.where(ok, radius, torch.ones_like(radius)), torch.ones_like(a))
+        s = torch.where(ok, b / torch.where(ok, radius, torch.ones_like(radius)), torch.zeros_like(b))
+        self.cosines.append(c)
+        self.sines.append(s)
+        self.g = -s * self.g
+        return self.g.abs()
 
 
 def _least_squares(matrix: Tensor, rhs: Tensor) -> Tensor:

@@ -18,30 +18,49 @@ denoiser, so any sampler then draws exact posterior samples.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from ..denoisers.base import Denoiser, expand_as_batch
+from ..denoisers.clamped import Clamp
 from ..operators import LinearOperator
-from .base import ObservationGuidance
+from .base import Cost, PosteriorDenoiser, register_posterior
 from .krylov import SOLVERS
+from .options import option
 
 
-class MMPSDenoiser(ObservationGuidance):
+@register_posterior
+class MMPSDenoiser(PosteriorDenoiser):
     """``E[x | x_t, y]`` by moment matching around an unconditional ``denoiser``."""
 
+    name = "mmps"
+    summary = "moment matching (Tweedie covariance, k Krylov iterations)"
+    source = "Rozet et al., 2024 (EM-MMPS)"
+
+    @dataclass(frozen=True)
+    class Options:
+        solver: str = option("gmres", "Krylov solver of the moment-matching system", choices=tuple(SOLVERS))
+        iterations: int = option(1, "solver iterations k (each one VJP)", low=1, high=64)
+        reuse_products: bool = option(True, "reuse the solver's VJPs (k VJPs); false spends k + 1, as the official codes")
+
     def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor,
-                 solver: str = "gmres", iterations: int = 1, reuse_products: bool = True) -> None:
+                 solver: str = "gmres", iterations: int = 1, reuse_products: bool = True, clamp: Clamp = None) -> None:
         if solver not in SOLVERS:
             raise ValueError(f"unknown MMPS solver {solver!r}; choose one of {', '.join(SOLVERS)}")
         if int(iterations) < 1:
             raise ValueError(f"MMPS needs at least one solver iteration, got {iterations}")
-        super().__init__(denoiser, operator, y)
+        super().__init__(denoiser, operator, y, clamp)
         self.solver = solver
         self.iterations = int(iterations)
         self.reuse_products = reuse_products
 
-    def forward(self, x_t: Tensor, sigma: Tensor | float) -> Tensor:
+    @classmethod
+    def step_cost(cls, options: "MMPSDenoiser.Options") -> Cost:
+        return Cost(1, options.iterations + (0 if options.reuse_products else 1))
+
+    def estimate(self, x_t: Tensor, sigma: Tensor) -> Tensor:
         x_t, sigma, d = self.denoise_tracked(x_t, sigma)
         with torch.enable_grad():
             y_hat = self.operator.forward(d)
@@ -50,7 +69,7 @@ class MMPSDenoiser(ObservationGuidance):
 
         def lift(u: Tensor) -> Tensor:
             """``J^T A^T u`` by one vector-Jacobian product."""
-            return torch.autograd.grad(y_hat, x_t, u, retain_graph=True)[0]
+            return self.vjp(y_hat, x_t, u)
 
         def finish(u: Tensor, lifted: Tensor) -> Tensor:
             """``Sigma_y u + sigma_t^2 A (J^T A^T u)``."""
@@ -60,4 +79,4 @@ class MMPSDenoiser(ObservationGuidance):
         v, correction = SOLVERS[self.solver](residual, lift, finish, self.iterations)
         if not self.reuse_products:
             correction = lift(v)
-        return (d + expand_as_batch(sigma**2, d) * correction).detach()
+        return d.detach() + expand_as_batch(sigma**2, d) * correction

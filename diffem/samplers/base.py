@@ -3,7 +3,11 @@ r"""Steppable diffusion samplers on the variance-exploding schedule.
 A sampler integrates the reverse process from ``x_1 = mu + sigma_max z`` down to ``sigma_min``
 on the time grid ``t_i = 1 - i / N`` (geometric noise levels), calling a denoiser
 ``d(x_t, sigma)`` once per step, and applies the denoiser once more at ``sigma_min`` at the end.
-Any posterior denoiser (MMPS, DPS, conditional) can stand in for ``d``.
+Any posterior denoiser (MMPS, DPS, conditional, ...) can stand in for ``d``. A posterior method
+that acts on the state rather than on the estimate (DPS's guidance step on ``x_t``, DAPS) has a
+``transition(sampler, x_t, sigma_t, sigma_s, generator) -> (x_s, denoised)`` method, which the
+sampler calls for each step in place of ``update(d(x_t))`` (:meth:`Sampler.transition`); the
+final denoising at ``sigma_min`` is always a plain call, so no guidance jump lands on the sample.
 
 Sampling is an iterator: :meth:`Sampler.iterate` yields a :class:`SamplerStep` after every step
 (its index, ``x_t`` and the current denoised estimate, the "x0 prediction" that a live preview
@@ -73,6 +77,15 @@ class Sampler(ABC):
                generator: torch.Generator | None) -> Tensor:
         """``x_s`` from ``x_t`` and ``denoised = d(x_t, sigma_t)``."""
 
+    def transition(self, denoiser: Denoiser, x_t: Tensor, sigma_t: Tensor, sigma_s: Tensor,
+                   generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """``(x_s, denoised)`` for one step: the denoiser's own ``transition`` if it has one."""
+        own = getattr(denoiser, "transition", None)
+        if own is not None:
+            return own(self, x_t, sigma_t, sigma_s, generator)
+        denoised = denoiser(x_t, sigma_t.expand(x_t.shape[0]))
+        return self.update(denoiser, x_t, denoised, sigma_t, sigma_s, generator), denoised
+
     @torch.no_grad()
     def iterate(self, denoiser: Denoiser, shape: Sequence[int], generator: torch.Generator | None = None,
                 mean: Tensor | None = None, device: torch.device | str = "cpu",
@@ -87,8 +100,7 @@ class Sampler(ABC):
         total = self.steps + 1
         for i in range(self.steps):
             sigma_t, sigma_s = sigmas[i], sigmas[i + 1]
-            denoised = denoiser(x, sigma_t.expand(batch))
-            x = self.update(denoiser, x, denoised, sigma_t, sigma_s, generator)
+            x, denoised = self.transition(denoiser, x, sigma_t, sigma_s, generator)
             yield SamplerStep(i + 1, total, float(sigma_t), x, denoised)
         final = denoiser(x, sigmas[-1].expand(batch))
         yield SamplerStep(total, total, float(sigmas[-1]), final, final)

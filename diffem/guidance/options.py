@@ -1,0 +1,140 @@
+r"""Options of a posterior method: a dataclass whose fields carry their own bounds and help.
+
+Every posterior method declares ``Options``, a frozen dataclass; each field is made with
+:func:`option`, whose metadata holds ``help``, ``low``/``high`` (inclusive bounds) and
+``choices``. From that one declaration this module derives
+
+- :func:`describe_options`: a plain description per field (name, type, default, min, max,
+  choices, help) that a Gradio page turns into controls;
+- :func:`add_option_arguments` / :func:`options_from_namespace`: argparse flags
+  ``--{method}-{field}`` (underscores as dashes) and the options built back from parsed args;
+- :func:`check_options`: one validation of bounds and choices for every caller.
+
+A field whose default is ``None`` means "not given": the method fills it in (e.g. DPS's tuned
+``zeta``, :mod:`diffem.tuning`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+#: the Python types an option may have (``T | None`` allowed)
+OPTION_TYPES = (bool, int, float, str)
+
+
+def option(default: Any, help: str, low: float | None = None, high: float | None = None,
+           choices: Sequence[str] | None = None, unset: str | None = None) -> Any:
+    """A dataclass field with the metadata that CLI flags and app controls are generated from.
+
+    ``unset`` says what a ``None`` default means (e.g. "the tuned value").
+    """
+    metadata = {"help": help, "low": low, "high": high, "choices": tuple(choices) if choices else None,
+                "unset": unset}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_type(options_class: type, field: dataclasses.Field) -> tuple[type, bool]:
+    """``(base type, optional)`` of a field annotated ``T`` or ``T | None``."""
+    hints = typing.get_type_hints(options_class)
+    hint = hints[field.name]
+    arguments = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = type(None) in typing.get_args(hint)
+    base = arguments[0] if optional else hint
+    if base not in OPTION_TYPES:
+        raise TypeError(f"{options_class.__name__}.{field.name}: option type {hint} is not one of bool, int, float, str")
+    return base, optional
+
+
+def describe_options(options_class: type) -> list[dict[str, Any]]:
+    """``[{name, type, optional, default, min, max, choices, help, unset}]`` for each field of ``options_class``."""
+    described = []
+    for field in dataclasses.fields(options_class):
+        base, optional = field_type(options_class, field)
+        meta = field.metadata
+        described.append({
+            "name": field.name, "type": base.__name__, "optional": optional, "default": field.default,
+            "min": meta.get("low"), "max": meta.get("high"),
+            "choices": list(meta["choices"]) if meta.get("choices") else None, "help": meta.get("help", ""),
+            "unset": meta.get("unset"),
+        })
+    return described
+
+
+def check_options(options: Any) -> None:
+    """Raise ``ValueError`` naming the first field outside its bounds or choices."""
+    for entry in describe_options(type(options)):
+        value = getattr(options, entry["name"])
+        where = f"{type(options).__qualname__}.{entry['name']}"
+        if value is None:
+            if not entry["optional"]:
+                raise ValueError(f"{where} must be given")
+            continue
+        if entry["choices"] and value not in entry["choices"]:
+            raise ValueError(f"{where} must be one of {', '.join(entry['choices'])}, got {value!r}")
+        if entry["type"] in ("int", "float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{where} must be a finite number, got {value!r}")
+            if entry["type"] == "int" and int(value) != value:
+                raise ValueError(f"{where} must be an integer, got {value!r}")
+            if entry["min"] is not None and value < entry["min"]:
+                raise ValueError(f"{where} must be at least {entry['min']}, got {value!r}")
+            if entry["max"] is not None and value > entry["max"]:
+                raise ValueError(f"{where} must be at most {entry['max']}, got {value!r}")
+
+
+def flag_name(method: str, field: str) -> str:
+    """The argparse flag of ``field`` of ``method``'s options, e.g. ``--mmps-solver``."""
+    return f"--{method}-{field}".replace("_", "-")
+
+
+def _dest(method: str, field: str) -> str:
+    return flag_name(method, field)[2:].replace("-", "_")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def _bounded(base: type, entry: Mapping[str, Any]) -> Any:
+    """An argparse ``type`` that parses ``base`` and checks the bounds of ``entry``."""
+    def parse(text: str) -> Any:
+        try:
+            value = _parse_bool(text) if base is bool else base(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {base.__name__}") from None
+        low, high = entry["min"], entry["max"]
+        if base in (int, float) and ((low is not None and value < low) or (high is not None and value > high)
+                                     or not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} must lie in [{low}, {high}]")
+        return value
+    parse.__name__ = base.__name__
+    return parse
+
+
+def add_option_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, method: str,
+                         options_class: type) -> None:
+    """One flag per field of ``options_class``; unset flags parse as ``None`` (the method's default)."""
+    for entry, field in zip(describe_options(options_class), dataclasses.fields(options_class)):
+        base, _ = field_type(options_class, field)
+        default = (entry["unset"] or "unset") if entry["default"] is None else entry["default"]
+        parser.add_argument(flag_name(method, entry["name"]), dest=_dest(method, entry["name"]), default=None,
+                            type=_bounded(base, entry), choices=entry["choices"],
+                            help=f"{method}: {entry['help']} (default: {default})")
+
+
+def options_from_namespace(args: argparse.Namespace, method: str, options_class: type) -> Any:
+    """``options_class`` with the fields given on the command line, the defaults elsewhere."""
+    given = {f.name: getattr(args, _dest(method, f.name), None) for f in dataclasses.fields(options_class)}
+    options = options_class(**{name: value for name, value in given.items() if value is not None})
+    check_options(options)
+    return options
