@@ -12,14 +12,31 @@ r"""Quality metrics for restorations and priors.
   squared-Euclidean cost and log-domain iterations by ``POT``::
 
       S(a, b) = OT_eps(a, b) - (OT_eps(a, a) + OT_eps(b, b)) / 2.
+
+Calibration of ``S`` posterior samples ``x^(1..S)`` of each image against its clean ``x``
+(Gneiting & Raftery, 2007; Fortin et al., 2014), all per pixel and then averaged:
+
+- coverage of the central ``p`` interval: the fraction of pixels with ``x`` between the samples'
+  empirical ``(1 - p)/2`` and ``(1 + p)/2`` quantiles (nominal: ``p``, e.g. 0.5 and 0.9);
+- empirical CRPS: ``mean_i |x^(i) - x| - (1 / 2 S^2) sum_{i,j} |x^(i) - x^(j)|``, lower is better
+  (for samples of the true distribution its expectation is ``(1 + 1/S) sigma / sqrt(pi)`` for a Gaussian);
+- spread-skill ratio: ``sqrt((S + 1) / S) * sqrt(mean var) / RMSE(mean)``, the unbiased sample
+  variance averaged over pixels and images against the squared error of the samples' mean
+  (1 for a calibrated posterior, below 1 when it is over-confident);
+- normalised residual of a sample: ``||y - A x|| / (sigma_y sqrt(m))`` with ``m`` the observed
+  coordinates (near 1 for a sample that fits ``y`` as well as the truth does).
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from .operators import LinearOperator
 
 
 def psnr(estimate: Tensor, reference: Tensor) -> Tensor:
@@ -36,6 +53,60 @@ def ssim(estimate: Tensor, reference: Tensor) -> Tensor:
         estimate.double(), reference.double(), data_range=1.0, reduction="none"
     )
     return values.float()
+
+
+def interval_coverage(samples: Tensor, truth: Tensor, level: float) -> Tensor:
+    """Per-image fraction of pixels inside the samples' central ``level`` interval.
+
+    ``samples`` is ``(S, B, ...)`` and ``truth`` ``(B, ...)``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"the interval level must lie in (0, 1), got {level}")
+    bounds = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=samples.dtype, device=samples.device)
+    low, high = torch.quantile(samples, bounds, dim=0)
+    inside = ((truth >= low) & (truth <= high)).to(samples.dtype)
+    return inside.flatten(1).mean(dim=1)
+
+
+def crps(samples: Tensor, truth: Tensor) -> Tensor:
+    """Per-image empirical CRPS averaged over pixels (``samples`` ``(S, B, ...)``, ``truth`` ``(B, ...)``)."""
+    count = samples.shape[0]
+    accuracy = (samples - truth).abs().mean(dim=0)
+    ordered = samples.sort(dim=0).values
+    weights = (2 * torch.arange(1, count + 1, dtype=samples.dtype, device=samples.device) - count - 1)
+    pair_sum = 2 * (weights.reshape(-1, *([1] * (samples.ndim - 1))) * ordered).sum(dim=0)  # sum_ij |x_i - x_j|
+    return (accuracy - pair_sum / (2 * count**2)).flatten(1).mean(dim=1)
+
+
+def spread_skill_ratio(samples: Tensor, truth: Tensor) -> float:
+    """``sqrt((S + 1) / S) * sqrt(mean variance) / RMSE of the mean`` over all images and pixels."""
+    count = samples.shape[0]
+    if count < 2:
+        raise ValueError("the spread-skill ratio needs at least 2 samples")
+    spread = samples.var(dim=0, unbiased=True).mean()
+    skill = ((samples.mean(dim=0) - truth) ** 2).mean()
+    return float(torch.sqrt((count + 1) / count * spread / skill.clamp_min(1e-20)))
+
+
+def normalised_residual(x: Tensor, y: Tensor, operator: "LinearOperator") -> Tensor:
+    """Per-sample ``||y - A x|| / (sigma_y sqrt(m))``, ``m`` the observed coordinates of each sample."""
+    residual = (y - operator.forward(x)).flatten(1)
+    support = operator.noise_support(y)
+    if support is None:
+        observed = torch.full((residual.shape[0],), residual.shape[1], dtype=residual.dtype, device=residual.device)
+    else:
+        observed = support.expand_as(y).flatten(1).sum(dim=1).expand(residual.shape[0]).to(residual.dtype)
+    return residual.norm(dim=1) / (operator.sigma_y * observed.clamp_min(1).sqrt())
+
+
+def calibration(samples: Tensor, truth: Tensor) -> dict[str, float]:
+    """Coverage of the central 50 % and 90 % intervals, CRPS and the spread-skill ratio of a set."""
+    return {
+        "coverage_50": float(interval_coverage(samples, truth, 0.5).mean()),
+        "coverage_90": float(interval_coverage(samples, truth, 0.9).mean()),
+        "crps": float(crps(samples, truth).mean()),
+        "spread_skill": spread_skill_ratio(samples, truth),
+    }
 
 
 class FlattenFeatures(nn.Module):

@@ -1,0 +1,82 @@
+"""Calibration metrics against distributions with known answers.
+
+Samples of the true per-pixel distribution must give coverage near the nominal level, a spread-skill
+ratio near 1, CRPS near its closed form ``(1 + 1/S) sigma / sqrt(pi)``, and a true sample's
+normalised residual near 1; over-confident samples must fail all of these. Tolerances are 4
+standard errors of each estimate (``n = B * pixels`` independent pixels).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from diffem.metrics import calibration, crps, interval_coverage, normalised_residual, spread_skill_ratio
+from diffem.operators import GaussianBlur, RandomMask
+
+S, B, PIXELS = 64, 32, (1, 8, 8)
+N = B * 64
+
+
+def draws(scale: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``S`` samples of ``N(0, scale^2)`` per pixel, and a truth drawn from ``N(0, 1)``."""
+    truth = torch.randn(B, *PIXELS, generator=generator, dtype=torch.float64)
+    return scale * torch.randn(S, B, *PIXELS, generator=generator, dtype=torch.float64), truth
+
+
+def test_samples_of_the_truth_are_calibrated(generator: torch.Generator) -> None:
+    samples, truth = draws(1.0, generator)
+    for level in (0.5, 0.9):
+        # the empirical interval of S samples covers a bit less than nominal on average: (S - 1)/(S + 1) * level
+        expected = level * (S - 1) / (S + 1)
+        tolerance = 4 * math.sqrt(level * (1 - level) / N) + 0.02
+        assert abs(float(interval_coverage(samples, truth, level).mean()) - expected) < tolerance
+    expected_crps = (1 + 1 / S) / math.sqrt(math.pi)
+    assert abs(float(crps(samples, truth).mean()) - expected_crps) < 4 * 0.43 / math.sqrt(N)
+    assert abs(spread_skill_ratio(samples, truth) - 1) < 4 / math.sqrt(N) + 0.02
+
+
+def test_over_confident_samples_are_not(generator: torch.Generator) -> None:
+    samples, truth = draws(0.4, generator)
+    report = calibration(samples, truth)
+    assert report["coverage_50"] < 0.3 and report["coverage_90"] < 0.6
+    assert report["spread_skill"] < 0.5
+    calibrated = calibration(*draws(1.0, generator))
+    assert report["crps"] > calibrated["crps"]
+
+
+def test_crps_matches_the_pairwise_definition(generator: torch.Generator) -> None:
+    samples = torch.randn(5, 2, 1, 2, 2, generator=generator, dtype=torch.float64)
+    truth = torch.randn(2, 1, 2, 2, generator=generator, dtype=torch.float64)
+    pairwise = (samples[:, None] - samples[None]).abs().mean(dim=(0, 1))
+    direct = ((samples - truth).abs().mean(dim=0) - 0.5 * pairwise).flatten(1).mean(dim=1)
+    torch.testing.assert_close(crps(samples, truth), direct)
+
+
+def test_normalised_residual_of_the_truth_is_near_one(generator: torch.Generator) -> None:
+    x = torch.randn(B, 1, 16, 16, generator=generator, dtype=torch.float64)
+    for operator in (RandomMask(sigma_y=0.05, ratio=0.5).draw(B, (1, 16, 16), generator), GaussianBlur(sigma_y=0.05)):
+        y = operator.observe(x, generator)
+        value = normalised_residual(x, y, operator)
+        assert value.shape == (B,)
+        assert abs(float(value.mean()) - 1) < 0.05
+        assert float(normalised_residual(x + 0.2, y, operator).mean()) > 2
+
+
+def test_eval_reports_calibration_cost_and_clamps(generator: torch.Generator) -> None:
+    from diffem import GaussianDenoiser, PriorBundle, VESchedule
+    from diffem.data.observations import make_observation_set
+    from diffem.evaluation import evaluate_posterior
+
+    shape = (1, 12, 12)  # SSIM's window needs 11 pixels
+    bundle = PriorBundle(GaussianDenoiser(torch.zeros(shape), cov=4 * torch.eye(144)), VESchedule(1e-3, 10.0), shape)
+    clean = (torch.rand(6, *shape, generator=generator) * 4 - 2)
+    test = make_observation_set(clean, RandomMask(sigma_y=0.05, ratio=0.5), seed=0, keep_clean=True)
+    report = evaluate_posterior(bundle, test, "mmps", count=6, samples=3, steps=8, options={"iterations": 2})
+    for key in ("coverage_50", "coverage_90", "crps", "spread_skill", "normalised_residual"):
+        assert math.isfinite(report[key])
+    assert report["clamped"] and (report["network_calls_per_sample"], report["vjps_per_sample"]) == (9, 18)
+    assert 0 < report["normalised_residual"] < 5
+    single = evaluate_posterior(bundle, test, "dps", count=6, samples=1, steps=8)
+    assert "coverage_50" not in single and single["vjps_per_sample"] == 8
