@@ -32,6 +32,7 @@ from gradio.utils import get_upload_folder
 import numpy as np
 import torch
 
+from diffem.app.controls import LEVEL_OPERATORS, OBSERVATION_INPUTS, chosen_level, observation_controls
 from diffem.app.catalog import best_learned_prior, describe, operator_title, starting_point
 from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, \
     picture_from_array, read_picture
@@ -147,21 +148,6 @@ def editor_layers(editor: dict[str, Any] | None) -> list[Any]:
 def editor_background(editor: dict[str, Any] | None) -> np.ndarray | None:
     background = (editor or {}).get("background")
     return None if background is None or np.asarray(background).size == 0 else np.asarray(background)
-
-
-#: operators with a level to set (``mask``'s ratio...): each gets its own slider, its range from its class
-LEVEL_OPERATORS = [name for name, cls in OPERATORS.items() if cls.spec_parameter() is not None]
-#: the observation controls, in the order every endpoint takes them after ``prior``
-OBSERVATION_INPUTS = 3 + len(LEVEL_OPERATORS) + 2  # image, corruption, levels..., sigma_y, seed, editor
-
-
-def chosen_level(corruption: str, levels: Sequence[Any]) -> float | None:
-    """The level of the chosen corruption, from its own slider, checked against its class's range."""
-    parameter = OPERATORS[corruption].spec_parameter()
-    if parameter is None:
-        return None
-    value = levels[LEVEL_OPERATORS.index(corruption)]
-    return check_float(value, parameter.low, parameter.high, f"{operator_title(corruption)} ({parameter.name})")
 
 
 def make_observation(prior: str, image: str | None, corruption: str, *controls: Any) -> Observation:
@@ -541,9 +527,7 @@ def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
     if prior is None or image is None:
         return {}
     start = starting_point(REGISTRY.entry(prior))
-    levels = [start.amount if name == start.corruption else OPERATORS[name].spec_parameter().default
-              for name in LEVEL_OPERATORS]
-    controls = (image, start.corruption, *levels, 0.01, 0, None)
+    controls = observation_controls(image, start.corruption, start.amount)
     *_, last = restoration(prior, *controls, start.method, DEFAULT_SAMPLER, DEFAULT_STEPS, DEFAULT_SAMPLES, "gmres", 1)
     clean, seen = corrupt(prior, *controls)
     names = ("live", "status", "slider", "mean", "std", "metrics", "download")

@@ -16,7 +16,7 @@ import app
 from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
-from diffem.operators import OPERATORS
+from diffem.app.controls import observation_controls
 
 SIZE = 16
 
@@ -63,18 +63,15 @@ def picture(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
-def observation_controls(image: object, corruption: str = "mask", level: float = 0.5,
-                         editor: object = None) -> tuple[object, ...]:
-    """The Restore tab's observation inputs: picture, corruption, one level slider an operator, sigma, seed, editor."""
-    levels = [level if name == corruption else OPERATORS[name].spec_parameter().default for name in app.LEVEL_OPERATORS]
-    return (image, corruption, *levels, 0.01, 0, editor)
+def controls(image: object, corruption: str = "mask", level: float = 0.5, editor: object = None) -> tuple[object, ...]:
+    return observation_controls(image, corruption, level, editor=editor)
 
 
 def restore_args(image: str | None, prior: str = "gauss", method: str = "mmps", steps: object = 12,
                  sampler: str = "ddpm", samples: int = 2, corruption: str = "mask",
                  editor: object = None) -> tuple[object, ...]:
     picture = handle_file(image) if image else None
-    return (prior, *observation_controls(picture, corruption, editor=editor), method, sampler, steps, samples,
+    return (prior, *controls(picture, corruption, editor=editor), method, sampler, steps, samples,
             "gmres", 1)
 
 
@@ -107,7 +104,7 @@ def test_conditional_sampling_and_compare(client: Client, picture: str) -> None:
                                  api_name="/restore"))
     assert "done" in outputs[-1][1]
     lanes = ("mmps · gauss", "conditional · cond", "dps · unet", "")
-    frames = list(client.submit(*observation_controls(handle_file(picture)), *lanes, 3, 6, 1, api_name="/compare"))
+    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 3, 6, 1, api_name="/compare"))
     clean, seen, *rest = frames[-1]
     pictures, notes = rest[:4], rest[4:]
     assert Path(clean).is_file() and Path(seen).is_file()
@@ -117,7 +114,7 @@ def test_conditional_sampling_and_compare(client: Client, picture: str) -> None:
 
 
 def test_compare_skips_a_model_that_does_not_serve_the_corruption(client: Client, picture: str) -> None:
-    frames = list(client.submit(*observation_controls(handle_file(picture), "blur", 1.5), "mmps · gauss",
+    frames = list(client.submit(*controls(handle_file(picture), "blur", 1.5), "mmps · gauss",
                                 "conditional · cond", "", "", 2, 3, 1, api_name="/compare"))
     notes = frames[-1][6:]
     assert "PSNR" in notes[0] and "skipped" in notes[1] and "random pixels missing" in notes[1]

@@ -10,6 +10,7 @@ import torch
 
 import app
 from diffem import GaussianDenoiser, PriorBundle, VESchedule
+from diffem.app.controls import LEVEL_OPERATORS
 from diffem.app.catalog import best_learned_prior, describe, starting_point
 from diffem.app.inputs import InputError, check_int, mask_from_layers
 from diffem.app.observation import MISSING_COLOUR, corruption_operator, observation_picture, observe_picture
@@ -43,7 +44,7 @@ def test_the_launch_address_follows_flags_then_gradio_then_the_host(environ: dic
 
 def test_every_operator_level_has_a_range_with_its_default_inside() -> None:
     levels = {name: cls.spec_parameter() for name, cls in OPERATORS.items() if cls.spec_argument}
-    assert set(levels) == set(app.LEVEL_OPERATORS) and "denoise" not in levels
+    assert set(levels) == set(LEVEL_OPERATORS) and "denoise" not in levels
     for name, parameter in levels.items():
         default = inspect.signature(OPERATORS[name].__init__).parameters[parameter.name].default
         assert parameter.low <= parameter.default == default <= parameter.high, name
