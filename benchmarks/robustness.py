@@ -22,24 +22,23 @@ results replace the ``robustness`` section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import write_section  # noqa: E402
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import Client  # noqa: E402
 from gradio_client.utils import QueueError  # noqa: E402
+from served_app import (RssSampler, new_client, restoration_args, settle_rss, start_server, stop_server,  # noqa: E402
+                        thread_count, tree_rss_mib, wait_for_server)
 
 from diffem.em.processes import free_local_port  # noqa: E402
 
@@ -85,114 +84,9 @@ class StormResult:
     wall_s: float
 
 
-@dataclass
-class RssSampler:
-    """Samples the summed RSS of a process tree every ``interval`` seconds in a thread."""
-
-    pid: int
-    interval: float = 0.2
-    peak_mib: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> RssSampler:
-        self.peak_mib = tree_rss_mib(self.pid)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak_mib = max(self.peak_mib, tree_rss_mib(self.pid))
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak_mib = max(self.peak_mib, tree_rss_mib(self.pid))
-
-
-# --- /proc helpers ------------------------------------------------------------------------------
-def proc_status(pid: int, key: str) -> int:
-    """An integer field of /proc/PID/status (``VmRSS`` in kB, ``Threads``); 0 if the process is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue
-        for child in children:
-            found += [child] + descendants(child)
-    return found
-
-
-def tree_rss_mib(pid: int) -> float:
-    return sum(proc_status(p, "VmRSS") for p in [pid] + descendants(pid)) / 1024
-
-
-def thread_count(pid: int) -> int:
-    return proc_status(pid, "Threads")
-
-
-# --- server -------------------------------------------------------------------------------------
-def start_server(port: int, work: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, DIFFEM_CHECKPOINTS=str(ROOT / "checkpoints"), DIFFEM_RUNS=str(work / "runs"),
-               HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(work / "gradio"))
-    log = open(work / "server.log", "wb")  # noqa: SIM115 - the child owns it for its lifetime
-    return subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def answers_http(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_for_server(url: str, server: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with code {server.returncode} before answering")
-        if answers_http(url):
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"the server did not answer {url} within {timeout:.0f} s")
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-
-
 # --- requests -----------------------------------------------------------------------------------
 def restore_args(steps: int) -> tuple[object, ...]:
-    return (PRIOR, handle_file(str(IMAGE)), "mask", 0.75, 0.01, 0, None, "mmps", "ddpm", steps, 1, "gmres", 1)
-
-
-def new_client(url: str) -> Client:
-    return Client(url, verbose=False, download_files=False)
+    return restoration_args(PRIOR, IMAGE, steps=steps, samples=1)
 
 
 def classify(error: BaseException) -> Outcome:
@@ -218,11 +112,6 @@ def run_request(client: Client, steps: int, timeout: float) -> Outcome:
     seconds = time.perf_counter() - begin
     status = str(final[1]) if isinstance(final, (tuple, list)) and len(final) > 1 else repr(final)
     return Outcome(COMPLETED if "done" in status else FAILED, seconds, "" if "done" in status else status)
-
-
-def settle_rss(pid: int, seconds: float) -> float:
-    time.sleep(seconds)
-    return tree_rss_mib(pid)
 
 
 # --- scenarios ----------------------------------------------------------------------------------
