@@ -54,8 +54,9 @@ def write_section(name: str, body: str, command: str, measured_on: str | None = 
     BENCHMARKS_MD.write_text(text)
 
 
-def plot_curves(curves: dict[str, list[float]], path: Path, ylabel: str, title: str, log: bool = True) -> None:
-    """One line per curve against the lap number, saved as a PNG."""
+def plot_curves(curves: dict[str, list[float]], path: Path, ylabel: str, title: str, log: bool = True,
+                legend: dict[str, object] | None = None) -> None:
+    """One line per curve against the lap number, saved as a PNG (``legend``: arguments of ``Axes.legend``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,7 +70,7 @@ def plot_curves(curves: dict[str, list[float]], path: Path, ylabel: str, title: 
     axis.set_xlabel("lap")
     axis.set_ylabel(ylabel)
     axis.set_title(title)
-    axis.legend()
+    axis.legend(**(legend or {}))
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

@@ -13,12 +13,14 @@ The methods run concurrently, one single-threaded process each, ``--workers`` at
 cores, EM-MMPS in one process while DiffEM then the reference share the other).
 
     python benchmarks/manifold.py --laps 32 --work runs/manifold-pc   # BENCHMARKS.md, about 25 min on 2 cores
+    python benchmarks/manifold.py --replot   # docs/manifold.png again from BENCHMARKS.md's per-lap table
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import plot_curves, write_section  # noqa: E402
+from common import BENCHMARKS_MD, plot_curves, write_section  # noqa: E402
 
 from diffem.bundle import PriorBundle  # noqa: E402
 from diffem.data import make_manifold  # noqa: E402
@@ -131,6 +133,39 @@ def final_table(finals: dict[str, list[float]], laps: dict[str, int], n: int) ->
     return "\n".join(rows)
 
 
+CURVE_LABELS = {"diffem": "diffem: q(x|y), y held-out observations", "reference": "clean-data reference"}
+
+
+def plot_manifold(curves: dict[str, list[float]], path: Path) -> None:
+    """Per-lap curves, with the Gaussian start (lap 0 of EM) as a flat line: it does not change over laps."""
+    laps = max(len(v) for v in curves.values())
+    lines = {CURVE_LABELS.get(m, m): v for m, v in curves.items()}
+    start = next((v[0] for m, v in curves.items() if m != "reference"), None)
+    if start is not None:
+        lines["gaussian (lap 0, closed-form EM)"] = [start] * laps
+    plot_curves(lines, path, "Sinkhorn divergence to held-out truth", "Toy manifold: learning from 2-D projections",
+                legend={"fontsize": "small", "loc": "upper right", "bbox_to_anchor": (1.0, 0.93)})
+
+
+def recorded_curves(section: str) -> dict[str, list[float]]:
+    """The per-lap table of BENCHMARKS.md's ``section`` (what :func:`lap_table` wrote), as curves."""
+    text = BENCHMARKS_MD.read_text()
+    body = re.search(rf"<!-- {re.escape(section)}:start -->(.*?)<!-- {re.escape(section)}:end -->", text, re.S)
+    if body is None:
+        raise SystemExit(f"BENCHMARKS.md has no {section} section to re-plot")
+    rows = [line.strip("|").split("|") for line in body.group(1).splitlines() if line.startswith("| ")]
+    header = next(i for i, row in enumerate(rows) if row[0].strip() == "lap")
+    methods = [cell.strip() for cell in rows[header][1:]]
+    curves: dict[str, list[float]] = {m: [] for m in methods}
+    for row in rows[header + 1:]:
+        if not row[0].strip().isdigit():
+            break
+        for method, cell in zip(methods, row[1:]):
+            if cell.strip():
+                curves[method].append(float(cell))
+    return curves
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--laps", type=int, default=32)
@@ -149,7 +184,12 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "runs" / "manifold"))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--section", default="manifold", help="BENCHMARKS.md section and docs/<section>.png")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw docs/<section>.png from the section's per-lap table (no training)")
     args = parser.parse_args()
+    if args.replot:
+        plot_manifold(recorded_curves(args.section), ROOT / "docs" / f"{args.section}.png")
+        return
     work = Path(args.work)
     make_observations(work / "observations", args.observations, 2 * args.final_samples)
     configs = {m: method_config(m, args, work) for m in args.methods}
@@ -166,9 +206,7 @@ def main() -> None:
               for name, (_, path) in models.items()}
     wall = time.perf_counter() - start
     last_laps = {name: lap for name, (lap, _) in models.items()}
-    plot_curves({("clean-data reference" if m == "reference" else m): v for m, v in curves.items()},
-                ROOT / "docs" / f"{args.section}.png", "Sinkhorn divergence to held-out truth",
-                "Toy manifold: learning from 2-D projections")
+    plot_manifold(curves, ROOT / "docs" / f"{args.section}.png")
     training = {m: sum(lap.get("estep_seconds", 0) + lap.get("mstep_seconds", 0) + lap.get("fit_seconds", 0)
                        for lap in h) / 60 for m, h in histories.items()}
     steps = {m: c.steps_per_lap for m, c in configs.items()}
