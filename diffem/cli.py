@@ -348,10 +348,15 @@ def add_eval(commands: Any) -> None:
     add_common_sampling(evaluate)
 
 
+def program_name() -> str:
+    """``diffem`` when run as the installed script, else ``python -m diffem``."""
+    return "diffem" if Path(sys.argv[0]).name == "diffem" else "python -m diffem"
+
+
 def build_parser() -> Parser:
-    parser = Parser(prog="python -m diffem", formatter_class=HelpFormatter,
+    parser = Parser(prog=program_name(), formatter_class=HelpFormatter,
                     description="Learn diffusion priors from corrupted observations.",
-                    epilog="`python -m diffem COMMAND --help` lists a command's options.\n"
+                    epilog=f"`{program_name()} COMMAND --help` lists a command's options.\n"
                            "Bad arguments: one line, exit code 2; file-system errors: one line, exit code 1.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for add in (add_make_observations, add_train, add_train_features, add_sample, add_restore, add_eval):
