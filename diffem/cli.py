@@ -17,6 +17,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -119,22 +120,37 @@ def posterior_method_names() -> Sequence[str]:
     return [name for name in POSTERIOR_METHODS if name != "prior"]
 
 
+@dataclass(frozen=True)
+class RegistryChoice:
+    """An option naming a registry entry: ``names()`` (which imports the registry) and a few ``examples``."""
+
+    flag: str
+    names: Callable[[], Sequence[str]]
+    examples: tuple[str, ...]
+
+
 def add_registry_choice(parser: argparse.ArgumentParser, flag: str, names: Callable[[], Sequence[str]],
-                        **kwargs: Any) -> None:
-    """An option whose value must be one of ``names()``, checked by :func:`check_registry_choices`."""
-    action = parser.add_argument(flag, metavar="NAME", **kwargs)
+                        examples: Sequence[str], help: str, **kwargs: Any) -> None:
+    """An option whose value must be one of ``names()``, checked by :func:`check_registry_choices`.
+
+    ``--help`` must not import the registry, so it names ``examples`` (tests check that they exist)
+    and a wrong name gets the full list.
+    """
+    text = f"{help}: {', '.join(examples)}, ... (a wrong name lists them all)"
+    action = parser.add_argument(flag, metavar="NAME", help=text, **kwargs)
     checks = dict(parser.get_default("registry_choices") or {})
-    checks[action.dest] = (flag, names)
+    checks[action.dest] = RegistryChoice(flag, names, tuple(examples))
     parser.set_defaults(registry_choices=checks)
 
 
 def check_registry_choices(args: argparse.Namespace) -> None:
     """Refuse a registry name that does not exist, in argparse's words, listing the ones that do."""
-    for dest, (flag, names) in (getattr(args, "registry_choices", None) or {}).items():
+    choices: dict[str, RegistryChoice] = getattr(args, "registry_choices", None) or {}
+    for dest, choice in choices.items():
         value = getattr(args, dest)
-        known = list(names())
+        known = list(choice.names())
         if value is not None and value not in known:
-            raise UsageError(f"argument {flag}: invalid choice: {value!r} (choose from {', '.join(known)})")
+            raise UsageError(f"argument {choice.flag}: invalid choice: {value!r} (choose from {', '.join(known)})")
 
 
 def add_output(parser: argparse.ArgumentParser, kind: str, help: str) -> None:
@@ -203,16 +219,15 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def add_common_sampling(parser: argparse.ArgumentParser) -> None:
-    add_registry_choice(parser, "--sampler", sampler_names, default="ddpm",
-                        help="sampler: ddpm, ddim or pc (predictor-corrector)")
+    add_registry_choice(parser, "--sampler", sampler_names, ("ddpm", "ddim", "pc"), "sampler", default="ddpm")
     parser.add_argument("--steps", type=positive_int, default=64, help="sampler steps")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
 def add_posterior_options(parser: argparse.ArgumentParser) -> None:
-    add_registry_choice(parser, "--method", posterior_method_names, default="mmps",
-                        help="posterior method: mmps, dps or conditional (a DiffEM conditional model)")
+    add_registry_choice(parser, "--method", posterior_method_names, ("mmps", "dps", "conditional"),
+                        "posterior method (conditional: a DiffEM conditional model)", default="mmps")
     parser.add_argument("--solver", default="gmres", choices=["cg", "gmres"], help="MMPS solver")
     parser.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
     parser.add_argument("--zeta", type=positive_float, default=1.0, help="DPS step size")
@@ -244,17 +259,18 @@ def add_train(commands: Any) -> None:
     train = add_subcommand(commands, "train", "EM-MMPS or DiffEM from an observation set",
                            "Learn a prior (or a DiffEM conditional model) by EM from an observation set.\n"
                            "Every lap is a complete folder under OUT/laps/; --resume continues after a crash.")
-    add_registry_choice(train, "--method", training_method_names, required=True,
-                        help="em-mmps, diffem, diffem-prior (DiffEM's unconditional prior) or reference (clean data)")
+    add_registry_choice(train, "--method", training_method_names, ("em-mmps", "diffem", "diffem-prior", "reference"),
+                        "what to learn (diffem-prior: DiffEM's unconditional prior; reference: from clean data)",
+                        required=True)
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--observations", help="an observation set folder (from make-observations)")
     source.add_argument("--data", help="make the observation set first from this clean source")
     train.add_argument("--corruption", help="with --data: the corruption, e.g. mask:0.75")
     train.add_argument("--observations-limit", type=positive_int, help="train on the first N observations only")
     train.add_argument("--conditional", help="diffem-prior: the trained DiffEM conditional model (a folder)")
-    add_registry_choice(train, "--prior-init", prior_init_names, default="scratch",
-                        help="diffem-prior's lap 1: scratch, or conditional (the conditional model without its "
-                             "condition channels)")
+    add_registry_choice(train, "--prior-init", prior_init_names, ("scratch", "conditional"),
+                        "diffem-prior's lap 1 (conditional: the conditional model without its condition channels)",
+                        default="scratch")
     train.add_argument("--sigma-y", type=positive_float, default=0.01, help="with --data: observation noise")
     add_output(train, "folder", "the run folder (run.json and laps/)")
     train.add_argument("--laps", type=positive_int, default=8, help="EM laps")
@@ -265,11 +281,10 @@ def add_train(commands: Any) -> None:
     train.add_argument("--lr-final", type=positive_float, help="learning rate at the end of each lap (linear decay)")
     train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the weights")
     train.add_argument("--hflip", action="store_true", help="random horizontal flips (images)")
-    add_registry_choice(train, "--precision", precision_names, default="fp32",
-                        help="M-step forward pass: fp32, or bf16 autocast (GPU)")
+    add_registry_choice(train, "--precision", precision_names, ("fp32", "bf16"),
+                        "M-step forward pass (bf16: autocast, GPU)", default="fp32")
     train.add_argument("--compile", action="store_true", help="M-step through torch.compile (GPU; slow to start)")
-    add_registry_choice(train, "--sampler", sampler_names, default="ddpm",
-                        help="E-step sampler: ddpm, ddim or pc (predictor-corrector)")
+    add_registry_choice(train, "--sampler", sampler_names, ("ddpm", "ddim", "pc"), "E-step sampler", default="ddpm")
     train.add_argument("--sampler-steps", type=positive_int, default=64, help="E-step sampler steps")
     train.add_argument("--solver", default="gmres", choices=["cg", "gmres"], help="MMPS solver")
     train.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")

@@ -145,12 +145,13 @@ def test_help_and_early_errors_do_not_import_torch(args: list[str]) -> None:
     assert "HEAVY - CODE" in result.stderr, result.stderr
 
 
-def test_every_registry_name_is_in_its_help_and_defaults_are_shown() -> None:
+def test_help_names_only_registered_examples_and_shows_defaults() -> None:
     for name, parser in subcommands().items():
-        for dest, (flag, names) in (parser.get_default("registry_choices") or {}).items():
+        for dest, choice in (parser.get_default("registry_choices") or {}).items():
+            unknown = set(choice.examples) - set(choice.names())
+            assert not unknown, f"{name} {choice.flag}: --help names {unknown}, which are not registered"
             action = next(a for a in parser._actions if a.dest == dest)
-            missing = [n for n in names() if n not in (action.help or "")]
-            assert not missing, f"{name} {flag}: help does not name {missing}"
+            assert all(example in (action.help or "") for example in choice.examples)
     assert "(default: 64)" in subcommands()["sample"].format_help()
 
 
