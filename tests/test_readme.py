@@ -114,7 +114,7 @@ def test_every_fence_names_its_language_and_every_skip_a_reason() -> None:
     unlabelled = [b.line for b in BLOCKS if not b.language]
     assert not unlabelled, f"README.md fences without a language at lines {unlabelled}"
     text = README.read_text(encoding="utf-8")
-    markers = [line for line in text.splitlines() if "readme-test" in line]
+    markers = [line for line in text.splitlines() if line.lstrip().startswith("<!--") and "readme-test" in line]
     assert len(markers) == sum(b.skip is not None for b in BLOCKS), \
         f"a readme-test marker is malformed or not right before a fence: {markers}"
     assert RUNNABLE, "README.md has no shell or Python block"
@@ -128,3 +128,13 @@ def test_readme_block_runs_as_written(block: Block, scratch: Path) -> None:
                             capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S)
     assert result.returncode == 0, (f"README.md block at line {block.line} exited with {result.returncode}:\n"
                                     f"{block.code}\n--- stderr (tail) ---\n{result.stderr[-3000:]}")
+
+
+def test_blocks_and_markers_are_read_as_documented() -> None:
+    text = ("intro\n\n<!-- readme-test: skip (GPU only) -->\n```bash\nnvidia-smi\n```\n\n"
+            "```python\nprint(1)\n```\n```text\nnot code\n```\n")
+    blocks = readme_blocks(text)
+    assert [(b.line, b.language, b.skip) for b in blocks] == [(4, "bash", "GPU only"), (8, "python", None),
+                                                               (11, "text", None)]
+    assert blocks[1].code == "print(1)\n"
+    assert SKIP.match("<!-- readme-test: skip () -->") is None, "a skip needs a reason"
