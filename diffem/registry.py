@@ -19,6 +19,7 @@ import torch
 
 from .bundle import BundleError, PriorBundle, list_bundles, read_bundle_config, resolve_bundle_folder
 from .operators import OPERATORS, served_operators
+from .tuning import read_tuned
 
 UNCONDITIONAL_METHODS = ("mmps", "dps", "prior")
 
@@ -50,6 +51,11 @@ class PriorEntry:
         if self.kind != "conditional":
             return usable
         return sorted(set(served_operators(self.config.get("operators", []))) & set(usable))
+
+    @property
+    def tuned(self) -> dict[str, Any]:
+        """Options tuned for this bundle (``tuned.json`` beside ``diffem.json``; :mod:`diffem.tuning`)."""
+        return read_tuned(self.source) if Path(self.source).is_dir() else {}
 
     def describe(self) -> str:
         info = self.config.get("info", {})

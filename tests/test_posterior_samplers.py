@@ -148,3 +148,38 @@ def test_bad_input_is_named(unet_prior: EDMDenoiser, conditional_unet: EDMDenois
         wrong(torch.randn(2, *IMAGE), torch.ones(2))
     with pytest.raises(ValueError, match="condition"):
         conditional_unet(torch.randn(2, *IMAGE), torch.ones(2))
+
+
+def test_dps_guides_the_state_and_leaves_the_final_sample_unguided(generator: torch.Generator) -> None:
+    """Chung et al.'s form: the step lands on x_s, and the returned sample is d(x, sigma_min) without a jump."""
+    prior = GaussianDenoiser(torch.zeros(IMAGE), cov=torch.eye(64))
+    operator = RandomMask(sigma_y=0.01, ratio=0.5).draw(2, IMAGE, generator)
+    y = operator.observe(torch.full((2, *IMAGE), 1.5), generator)
+    posterior = DPSDenoiser(prior, operator, y, zeta=0.5)
+    steps = list(make_sampler("ddpm", SCHEDULE, 8).iterate(posterior, (2, *IMAGE), generator=generator))
+    penultimate, final = steps[-2], steps[-1]
+    torch.testing.assert_close(final.denoised, prior(penultimate.x_t, torch.tensor(SCHEDULE.sigma_min)))
+    x_t = torch.randn(2, *IMAGE, generator=generator)
+    sigma_t, sigma_s = torch.tensor(2.0), torch.tensor(1.0)
+    sampler = make_sampler("ddim", SCHEDULE, 8)
+    guided, denoised = sampler.transition(posterior, x_t, sigma_t, sigma_s, generator)
+    torch.testing.assert_close(denoised, prior(x_t, sigma_t))
+    free = sampler.update(prior, x_t, denoised, sigma_t, sigma_s, generator)
+    assert not torch.allclose(guided, free)
+    assert posterior.cost.vjps == 9  # 8 guided steps + 1: the final denoising spends none
+
+
+def test_dps_step_is_normalised_per_sample(generator: torch.Generator) -> None:
+    """zeta_t = zeta / ||y - A d|| for each sample: a sample's step does not depend on the rest of the batch."""
+    prior = GaussianDenoiser(torch.zeros(IMAGE), cov=torch.eye(64))
+    operator = RandomMask(sigma_y=0.01, ratio=0.5).draw(1, IMAGE, generator)
+    y = operator.observe(torch.randn(1, *IMAGE, generator=generator), generator)
+    x_t = torch.randn(2, *IMAGE, generator=generator)
+    x_t[1] *= 50  # a far worse fit
+    posterior = DPSDenoiser(prior, operator, y, zeta=0.5)
+    _, both = posterior.guidance(x_t, torch.full((2,), 1.0))
+    _, alone = posterior.guidance(x_t[:1], torch.full((1,), 1.0))
+    torch.testing.assert_close(both[:1], alone)
+    # here d = x_t / (1 + sigma^2) and A^T r has the norm of r, so each step's length is exactly
+    # zeta ||grad ||r||^2|| / ||r|| = 2 zeta / (1 + sigma^2) = 0.5, whatever the sample's misfit
+    torch.testing.assert_close(both.flatten(1).norm(dim=1), torch.full((2,), 0.5))

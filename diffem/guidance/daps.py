@@ -112,10 +112,11 @@ class DAPSDenoiser(PosteriorDenoiser):
         eta = expand_as_batch(self.step_fraction / lipschitz, x0_hat)
         r2 = expand_as_batch(r2, x0_hat)
         y = self.observed(x0_hat)
+        spread = torch.sqrt(2 * eta)
         x0 = x0_hat
         for _ in range(self.langevin_steps):
             grad = self.operator.adjoint(y - self.operator.forward(x0)) / noise_var - (x0 - x0_hat) / r2
-            x0 = x0 + eta * grad + torch.sqrt(2 * eta) * randn(x0.shape, generator, x0)
+            x0 = x0 + eta * grad + spread * randn(x0.shape, generator, x0)
         return x0
 
     def transition(self, sampler: "Sampler", x_t: Tensor, sigma_t: Tensor, sigma_s: Tensor,

@@ -1,0 +1,44 @@
+"""Tuning DPS's zeta on validation observations, stored beside the bundle and read back as the default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from diffem import GaussianDenoiser, PriorBundle, VESchedule
+from diffem.data.observations import make_observation_set
+from diffem.operators import RandomMask
+from diffem.posterior import make_posterior
+from diffem.registry import PriorRegistry
+from diffem.tuning import TUNED_FILE, grid_search, read_tuned, write_tuned
+
+SHAPE = (1, 12, 12)  # SSIM's window needs 11 pixels
+
+
+def test_grid_search_picks_the_best_zeta_and_make_posterior_reads_it(tmp_path: Path, generator: torch.Generator) -> None:
+    bundle = PriorBundle(GaussianDenoiser(torch.zeros(SHAPE), cov=torch.eye(144)), VESchedule(1e-3, 10.0), SHAPE)
+    folder = bundle.save_pretrained(tmp_path / "prior")
+    clean = torch.rand(4, *SHAPE, generator=generator) * 2 - 1
+    validation = make_observation_set(clean, RandomMask(sigma_y=0.01, ratio=0.5), seed=5, keep_clean=True)
+    record = grid_search(bundle, validation, grid=(0.01, 0.3, 3.0), steps=6)
+    scores = record["grid"]
+    assert set(scores) == {"0.01", "0.3", "3.0"} and len(set(scores.values())) == 3
+    best = max(scores, key=scores.get)
+    assert record["options"] == {"zeta": float(best)} and record["psnr"] == scores[best]
+    write_tuned(folder, "dps", "mask", record)
+    write_tuned(folder, "dps", "box", {"options": {"zeta": 7.0}})  # another operator keeps the first
+    tuned = read_tuned(folder)
+    assert json.loads((folder / TUNED_FILE).read_text()) == tuned and set(tuned["dps"]) == {"mask", "box"}
+    operator = RandomMask(sigma_y=0.01, ratio=0.5).draw(1, SHAPE, generator)
+    y = operator.observe(clean[:1], generator)
+    assert make_posterior(bundle, "dps", operator, y, tuned=tuned).zeta == float(best)
+    assert make_posterior(bundle, "dps", operator, y, {"zeta": 0.5}, tuned=tuned).zeta == 0.5
+    assert make_posterior(bundle, "dps", operator, y).zeta == 1.0  # nothing tuned: the default
+    registry = PriorRegistry(tmp_path)
+    assert registry.entry("prior").tuned == tuned
+
+
+def test_no_tuned_file_reads_as_empty(tmp_path: Path) -> None:
+    assert read_tuned(tmp_path) == {}
