@@ -276,11 +276,15 @@ def lane_choices() -> list[str]:
 
 
 def default_lanes() -> list[str]:
+    """MMPS with the best learned prior against DPS with it and a conditional model serving its corruption."""
     choices = lane_choices()
     best = best_learned_prior(list(REGISTRY.entries.values()))
-    wanted = [f"mmps · {best.name}" if best else None] + [c for c in choices if c.startswith("conditional · ")][:1]
-    picked = [c for c in wanted if c in choices] or choices[:2]
-    return (picked + [""] * LANES)[:LANES]
+    if best is None:
+        return (choices[:2] + [""] * LANES)[:LANES]
+    corruption = starting_point(best).corruption
+    serving = [name for name in REGISTRY.names("conditional") if corruption in REGISTRY.entry(name).operators]
+    wanted = [f"mmps · {best.name}", f"dps · {best.name}"] + [f"conditional · {name}" for name in serving[:1]]
+    return ([c for c in wanted if c in choices] + [""] * LANES)[:LANES]
 
 
 def lane_note(lane: Lane, observation: Observation, summary: RestorationSummary | None) -> str:

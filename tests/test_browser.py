@@ -40,7 +40,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     examples.mkdir()
     array = np.zeros((28, 28), dtype=np.uint8)
     array[4:24, 8:20] = 200
-    Image.fromarray(array).save(examples / "example-shirt.png")
+    Image.fromarray(array).save(examples / "fashion-test-0004-shirt.png")
+    Image.fromarray(255 - array).save(examples / "drawing-negative.png")
     app.EXAMPLES = examples
     app.use_folders(root / "checkpoints", root / "runs")
     demo = app.build_demo()
@@ -57,15 +58,24 @@ def test_a_person_restores_an_example_in_the_browser(served: str, tmp_path: Path
     shots.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.goto(served)
+        phone.get_by_role("button", name="Restore", exact=True).wait_for(timeout=60_000)
+        phone.screenshot(path=str(shots / "first-page-phone.png"), full_page=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         page.goto(served)
         page.get_by_role("button", name="Restore", exact=True).wait_for(timeout=60_000)
-        page.get_by_text("example-shirt.png").first.click()
-        page.locator("img[src*='gradio_api/file']").nth(1).wait_for(timeout=60_000)  # model view, observation
+        # on load: a finished example restoration, and the examples as captioned pictures
+        assert page.get_by_text("Example result, computed when the server started").is_visible()
+        assert page.get_by_text("What am I looking at?").is_visible()
+        page.screenshot(path=str(shots / "first-page.png"), full_page=True)
+        captions = page.get_by_text("test image 4: shirt")
+        assert captions.count() >= 1 and page.get_by_text("not clothing: out of distribution").count() >= 1
         page.get_by_label("Steps (1-1000)").fill("16")
         page.get_by_role("button", name="Restore", exact=True).click()
         page.get_by_text("done: 16 steps").wait_for(timeout=120_000)
         page.screenshot(path=str(shots / "restore.png"), full_page=True)
-        assert page.locator("img[src*='gradio_api/file']").count() >= 5  # + live, slider, mean, std
+        assert not page.get_by_text("Example result, computed when the server started").is_visible()
+        assert page.locator("img[src*='gradio_api/file']").count() >= 5  # views, live, slider, mean, std
         assert page.get_by_text("PSNR of the mean").is_visible()
         browser.close()

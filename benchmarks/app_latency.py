@@ -1,0 +1,214 @@
+"""How fast the served demo answers a visitor, against the bare sampler, in one interleaved run.
+
+The real server (``python app.py`` over ``checkpoints/``) runs in a subprocess and is driven with
+``gradio_client`` over loopback, with the page's defaults (prior, example, corruption, method,
+sampler, steps, samples; the Compare tab's default lanes). Each round runs, in a shuffled order:
+
+- the default restoration through the server: time to the first streamed frame and in all;
+- the same restoration with the bare sampler in this process (no server, no frames);
+- the default comparison through the server, and the same race bare.
+
+Medians over the rounds; the streaming overhead is served / bare - 1. Targets on a 2-core CPU
+(a free CPU Space has 2 vCPUs): first frame under 0.5 s, the default restoration under 3 s,
+overhead under 10 %. Results replace the ``app-latency`` section of BENCHMARKS.md.
+
+    python benchmarks/app_latency.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import ROOT, hardware, write_section  # noqa: E402
+from served_app import new_client, restoration_args, start_server, stop_server, wait_for_server  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
+
+import app  # noqa: E402
+from diffem.app.catalog import best_learned_prior, starting_point  # noqa: E402
+from diffem.app.controls import observation_controls  # noqa: E402
+from diffem.app.stream import FRAME_INTERVAL, Lane, race, sampler_frames  # noqa: E402
+from diffem.em.processes import free_local_port  # noqa: E402
+from diffem.posterior import PosteriorOptions  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "app-latency.json"
+TARGETS = {"first_frame_s": 0.5, "restore_s": 3.0, "overhead": 0.10}
+COMPARE_SAMPLES = 4
+
+
+class Defaults:
+    """The page's defaults, read from the app itself."""
+
+    def __init__(self) -> None:
+        best = best_learned_prior(list(app.REGISTRY.entries.values()))
+        assert best is not None, "no prior learned from corrupted data is installed"
+        self.prior = best.name
+        self.start = starting_point(best)
+        self.image = Path(app.examples()[0][0])
+        self.lanes = [lane for lane in app.default_lanes() if lane]
+
+    def restore_args(self) -> tuple[object, ...]:
+        return restoration_args(self.prior, self.image, app.DEFAULT_STEPS, app.DEFAULT_SAMPLES, self.start.method,
+                                app.DEFAULT_SAMPLER, self.start.corruption, self.start.amount)
+
+    def compare_args(self) -> tuple[object, ...]:
+        lanes = (self.lanes + [""] * app.LANES)[:app.LANES]
+        return (*observation_controls(handle_file(str(self.image)), self.start.corruption, self.start.amount), *lanes,
+                COMPARE_SAMPLES, app.DEFAULT_STEPS, 1)
+
+    def observation(self, prior: str) -> object:
+        controls = observation_controls(str(self.image), self.start.corruption, self.start.amount)
+        return app.make_observation(prior, *controls)
+
+
+def served_restoration(url: str, defaults: Defaults) -> dict[str, float]:
+    client = new_client(url)
+    try:
+        begin = time.perf_counter()
+        job = client.submit(*defaults.restore_args(), api_name="/restore")
+        first = None
+        while not job.done():
+            if first is None and job.outputs():
+                first = time.perf_counter() - begin
+            time.sleep(0.005)
+        final = job.result()
+        total = time.perf_counter() - begin
+        assert "done" in str(final[1]), final[1]
+        return {"first_frame_s": first if first is not None else total, "restore_s": total,
+                "frames": float(len(job.outputs()))}
+    finally:
+        client.close()
+
+
+def in_worker_thread(function: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Run ``function`` in a fresh thread, as Gradio runs event handlers (a worker thread, not the main one).
+
+    It matters on a busy CPU: torch's intra-op thread team in the main thread can be several times
+    slower there than the same work started from another thread (measured in this benchmark's notes).
+    """
+    result: list[dict[str, float]] = []
+    worker = threading.Thread(target=lambda: result.append(function()))
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def bare_restoration(defaults: Defaults) -> dict[str, float]:
+    bundle = app.REGISTRY.bundle(defaults.prior)
+    observation = defaults.observation(defaults.prior)
+    begin = time.perf_counter()
+    for _ in sampler_frames(bundle, observation, defaults.start.method, app.DEFAULT_SAMPLER, app.DEFAULT_STEPS,
+                            app.DEFAULT_SAMPLES, 0, PosteriorOptions()):
+        pass
+    return {"bare_restore_s": time.perf_counter() - begin}
+
+
+def served_comparison(url: str, defaults: Defaults) -> dict[str, float]:
+    client = new_client(url)
+    try:
+        begin = time.perf_counter()
+        client.submit(*defaults.compare_args(), api_name="/compare").result()
+        return {"compare_s": time.perf_counter() - begin}
+    finally:
+        client.close()
+
+
+def bare_comparison(defaults: Defaults) -> dict[str, float]:
+    begin = time.perf_counter()
+    lanes = []
+    for choice in defaults.lanes:
+        method, _, prior = choice.partition(" · ")
+        frames = sampler_frames(app.REGISTRY.bundle(prior), defaults.observation(prior), method, app.DEFAULT_SAMPLER,
+                                app.DEFAULT_STEPS, COMPARE_SAMPLES, 0, PosteriorOptions())
+        lanes.append(Lane(prior, method, app.DEFAULT_STEPS, frames))
+    for _ in race(lanes, interval=float("inf")):
+        pass
+    return {"bare_compare_s": time.perf_counter() - begin}
+
+
+def interleaved(measures: dict[str, Callable[[], dict[str, float]]], rounds: int, seed: int) -> dict[str, list[float]]:
+    """Every measure once a round, in a shuffled order; all figures kept."""
+    shuffler = random.Random(seed)
+    figures: dict[str, list[float]] = {}
+    for index in range(rounds):
+        order = list(measures)
+        shuffler.shuffle(order)
+        for name in order:
+            for key, value in measures[name]().items():
+                figures.setdefault(key, []).append(value)
+        print(f"round {index + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in figures.items()), flush=True)
+    return figures
+
+
+def verdict(value: float, target: float) -> str:
+    return "met" if value < target else f"**missed** by {value - target:.2f}"
+
+
+def report(medians: dict[str, float], defaults: Defaults, rounds: int) -> str:
+    overhead_restore = medians["restore_s"] / medians["bare_restore_s"] - 1
+    overhead_compare = medians["compare_s"] / medians["bare_compare_s"] - 1
+    lines = [f"The served app (`python app.py`, shipped checkpoints) driven by `gradio_client` over loopback, against "
+             f"the bare sampler in the benchmark's own process; medians of {rounds} interleaved rounds (shuffled "
+             f"order). Defaults: prior `{defaults.prior}`, example `{defaults.image.name}`, "
+             f"{defaults.start.corruption} {defaults.start.amount}, {defaults.start.method} "
+             f"({app.DEFAULT_SAMPLER}, {app.DEFAULT_STEPS} steps, {app.DEFAULT_SAMPLES} samples, GMRES k = 1); "
+             f"comparison: {' vs '.join(defaults.lanes)}, {COMPARE_SAMPLES} samples each.", "",
+             "| figure | served | bare sampler | overhead | target |", "|---|---:|---:|---:|---|",
+             f"| time to the first streamed frame | {medians['first_frame_s']:.2f} s | | | < 0.5 s: "
+             f"{verdict(medians['first_frame_s'], TARGETS['first_frame_s'])} |",
+             f"| default restoration, in all | {medians['restore_s']:.2f} s | {medians['bare_restore_s']:.2f} s | "
+             f"{overhead_restore:+.0%} | < 3 s: {verdict(medians['restore_s'], TARGETS['restore_s'])}; overhead < 10 %: "
+             f"{verdict(overhead_restore, TARGETS['overhead'])} |",
+             f"| default comparison, in all | {medians['compare_s']:.2f} s | {medians['bare_compare_s']:.2f} s | "
+             f"{overhead_compare:+.0%} | |",
+             "", f"Frames streamed by the default restoration: {medians['frames']:.0f} "
+                 f"(throttled to one every {FRAME_INTERVAL:.2f} s, plus the first and the final)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffled order")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+    defaults = Defaults()
+    port = free_local_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory(prefix="diffem-latency-") as work:
+        server = start_server(port, Path(work))
+        try:
+            wait_for_server(url, server)
+            served_restoration(url, defaults)  # warm-up: first requests pay one-off costs
+            in_worker_thread(lambda: bare_restoration(defaults))
+            measures = {"served restoration": lambda: served_restoration(url, defaults),
+                        "bare restoration": lambda: in_worker_thread(lambda: bare_restoration(defaults)),
+                        "served comparison": lambda: served_comparison(url, defaults),
+                        "bare comparison": lambda: in_worker_thread(lambda: bare_comparison(defaults))}
+            figures = interleaved(measures, args.rounds, args.seed)
+        except BaseException:
+            print((Path(work) / "server.log").read_text(errors="replace")[-4000:], file=sys.stderr)
+            raise
+        finally:
+            stop_server(server)
+    medians = {key: statistics.median(values) for key, values in figures.items()}
+    body = report(medians, defaults, args.rounds)
+    print(body)
+    if not args.no_write:
+        RESULTS.write_text(json.dumps({"hardware": hardware(), "medians": medians, "figures": figures}, indent=2) + "\n")
+        write_section("app-latency", body, "python benchmarks/app_latency.py")
+
+
+if __name__ == "__main__":
+    main()
