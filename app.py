@@ -61,6 +61,7 @@ DEFAULT_SAMPLER = "ddpm"
 #: ZeroGPU seconds a call may hold the GPU (benchmarks/app_latency.py, README "Deploy to Spaces")
 GPU_SECONDS = {"restore": 60, "compare": 120}
 LANES = 4
+RESULT_HEIGHT = 260
 SOLVER_METHODS = ("mmps",)
 
 try:  # ZeroGPU Spaces: mark the GPU functions; a no-op decorator elsewhere
@@ -604,11 +605,12 @@ def build_demo() -> gr.Blocks:
                                     interactive=False)
                     status = gr.Markdown(shown.get("status", ""))
             with gr.Row():
-                slider = gr.ImageSlider(shown.get("slider"), label="Observation | restoration", format="png")
+                slider = gr.ImageSlider(shown.get("slider"), label="Observation | restoration", format="png",
+                                        height=RESULT_HEIGHT, width=RESULT_HEIGHT)
                 mean_view = gr.Image(shown.get("mean"), label="Restoration (mean of the samples)", format="png",
-                                     interactive=False)
+                                     interactive=False, height=RESULT_HEIGHT)
                 std_view = gr.Image(shown.get("std"), label="Uncertainty: per-pixel std (white = unsure)",
-                                    format="png", interactive=False)
+                                    format="png", interactive=False, height=RESULT_HEIGHT)
             metrics = gr.Markdown(shown.get("metrics", ""))
             download = gr.File(shown.get("download"), label="Download the restoration (PNG, model resolution)")
         with gr.Tab("Compare"):

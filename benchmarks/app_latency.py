@@ -92,11 +92,7 @@ def served_restoration(url: str, defaults: Defaults) -> dict[str, float]:
 
 
 def in_worker_thread(function: Callable[[], dict[str, float]]) -> dict[str, float]:
-    """Run ``function`` in a fresh thread, as Gradio runs event handlers (a worker thread, not the main one).
-
-    It matters on a busy CPU: torch's intra-op thread team in the main thread can be several times
-    slower there than the same work started from another thread (measured in this benchmark's notes).
-    """
+    """Run ``function`` in a fresh thread, as Gradio runs event handlers (a worker thread, not the main one)."""
     result: list[dict[str, float]] = []
     worker = threading.Thread(target=lambda: result.append(function()))
     worker.start()
