@@ -8,20 +8,30 @@ and a conditional model (same UNet with 2 more input channels), and azula 0.11.1
 ``k + 1`` VJPs), and our MMPS made to spend ``k + 1`` VJPs too (``reuse_products=False``, the
 official codes' cost). Target: MMPS at most ``1.15 (1 + k r)``, below azula at every ``k``;
 conditional at most 1.1. It also reports issue 4's speed ratio per step: MMPS k = 1 (GMRES) over
-the conditional step, at our cost and at the official cost.
+the conditional step, at our cost and at the official cost, and one step of the other registered
+posterior methods (PiGDM, DiffPIR, DDNM, DAPS) at their default options.
 
-Usage: python benchmarks/sampler_cost.py [--batches 1 16] [--min-time 1.0] [--no-write]
+Measurements are interleaved: each round times every row once, in a freshly shuffled order, and
+a row's figure is its median over the rounds, so background load on a shared machine hits every
+row alike instead of whichever rows happened to run while it lasted.
+
+Usage: python benchmarks/sampler_cost.py [--batches 1 16] [--rounds 30] [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import statistics
 import sys
+import time
+from collections.abc import Callable
 
 import torch
 
-from common import median_seconds, write_section
+from common import write_section
 from diffem import ConditionalPosteriorDenoiser, DPSDenoiser, EDMDenoiser, MMPSDenoiser, VESchedule
+from diffem.guidance import DAPSDenoiser, DDNMDenoiser, DiffPIRDenoiser, PiGDMDenoiser
 from diffem.backbones import make_unet
 from diffem.operators import RandomMask
 from diffem.samplers import DDPMSampler
@@ -62,7 +72,27 @@ def azula_mmps(denoiser: EDMDenoiser, operator: RandomMask, y: torch.Tensor, ite
     return lambda x_t, t: guided(x_t, t).mean
 
 
-def measure(batch: int, min_time: float) -> dict[str, float]:
+def interleaved_medians(runs: dict[str, Callable[[], object]], rounds: int, seed: int = 0,
+                        warmup: int = 2) -> dict[str, float]:
+    """Median seconds of each run over ``rounds`` rounds, every round in a new shuffled order."""
+    for _ in range(warmup):
+        for run in runs.values():
+            run()
+    order = list(runs)
+    shuffler = random.Random(seed)
+    times: dict[str, list[float]] = {name: [] for name in order}
+    for _ in range(rounds):
+        shuffler.shuffle(order)
+        for name in order:
+            begin = time.perf_counter()
+            runs[name]()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - begin)
+    return {name: statistics.median(times[name]) for name in runs}
+
+
+def measure(batch: int, rounds: int) -> dict[str, float]:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     prior = EDMDenoiser(make_unet(1, 28, preset="small")).eval()
@@ -76,34 +106,40 @@ def measure(batch: int, min_time: float) -> dict[str, float]:
     sigma = sigma_t.expand(batch)
     sampler = DDPMSampler(SCHEDULE, 100)
 
-    def step(denoiser) -> float:  # one DDPM step: denoiser call + update
+    def step(denoiser) -> Callable[[], object]:  # one sampler step: the method's transition (denoiser call + update)
         def run() -> None:
             with torch.no_grad():
-                sampler.update(denoiser, x_t, denoiser(x_t, sigma), sigma_t, sigma_s, generator)
-        return median_seconds(run, min_time)
+                sampler.transition(denoiser, x_t, sigma_t, sigma_s, generator)
+        return run
 
-    results: dict[str, float] = {}
-    with torch.no_grad():
-        results["denoiser call"] = median_seconds(lambda: prior(x_t, sigma), min_time)
+    def plain_call() -> None:
+        with torch.no_grad():
+            prior(x_t, sigma)
 
     x_grad = x_t.clone().requires_grad_(True)
     out = prior(x_grad, sigma)
     v = torch.randn_like(out)
-    results["one VJP (r)"] = median_seconds(lambda: torch.autograd.grad(out, x_grad, v, retain_graph=True), min_time)
-
+    runs: dict[str, Callable[[], object]] = {
+        "denoiser call": plain_call,
+        "one VJP (r)": lambda: torch.autograd.grad(out, x_grad, v, retain_graph=True),
+    }
     for solver in ("cg", "gmres"):
         for k in ITERATIONS:
-            results[f"MMPS {solver} k={k}"] = step(MMPSDenoiser(prior, operator, y, solver=solver, iterations=k))
+            runs[f"MMPS {solver} k={k}"] = step(MMPSDenoiser(prior, operator, y, solver=solver, iterations=k))
             peer = azula_mmps(prior, operator, y, k, solver)
             if peer is not None:
                 def run_peer(peer=peer) -> None:
                     with torch.no_grad():
                         sampler.update(None, x_t, peer(x_t, t), sigma_t, sigma_s, generator)
-                results[f"azula MMPS {solver} k={k}"] = median_seconds(run_peer, min_time)
-    results[OFFICIAL] = step(MMPSDenoiser(prior, operator, y, solver="gmres", iterations=1, reuse_products=False))
-    results["DPS"] = step(DPSDenoiser(prior, operator, y))
-    results["conditional"] = step(ConditionalPosteriorDenoiser(conditional, operator, y))
-    return results
+                runs[f"azula MMPS {solver} k={k}"] = run_peer
+    runs[OFFICIAL] = step(MMPSDenoiser(prior, operator, y, solver="gmres", iterations=1, reuse_products=False))
+    runs["DPS"] = step(DPSDenoiser(prior, operator, y))
+    runs["conditional"] = step(ConditionalPosteriorDenoiser(conditional, operator, y))
+    runs["PiGDM"] = step(PiGDMDenoiser(prior, operator, y))
+    runs["DiffPIR"] = step(DiffPIRDenoiser(prior, operator, y))
+    runs["DDNM"] = step(DDNMDenoiser(prior, operator, y))
+    runs["DAPS (1 ODE step, 50 Langevin)"] = step(DAPSDenoiser(prior, operator, y))
+    return interleaved_medians(runs, rounds)
 
 
 def table(all_results: dict[int, dict[str, float]]) -> str:
@@ -146,17 +182,19 @@ def speed_ratios(all_results: dict[int, dict[str, float]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--min-time", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (each times every row once)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = {batch: measure(batch, args.min_time) for batch in args.batches}
+    results = {batch: measure(batch, args.rounds) for batch in args.batches}
     text = table(results) + "\n\nSpeed ratio per step, issue 4's target >= 2.5x:\n\n" + speed_ratios(results)
     print(text)
     if not args.no_write:
         body = ("One DDPM step of each posterior sampler on a 28x28 `small` UNet (1.1M parameters), "
-                "75 % random mask; ratio = time / one denoiser call (no gradient); r = one VJP / one denoiser call.\n\n" + text)
+                "75 % random mask; ratio = time / one denoiser call (no gradient); r = one VJP / one denoiser call. "
+                f"Each figure is the median of {args.rounds} interleaved rounds (every round times every row once, "
+                "in a new shuffled order), so background load hits every row alike.\n\n" + text)
         write_section("sampler_cost", body, "python benchmarks/sampler_cost.py " + " ".join(sys.argv[1:]))
 
 

@@ -1,6 +1,7 @@
 r"""Evaluating a saved prior or conditional model on a held-out test set.
 
-- Posterior quality: for each of ``count`` test observations, ``samples`` posterior draws;
+- Posterior quality: for each of ``count`` test observations, ``samples`` posterior draws (the
+  draws of an observation share its sampler batches, :func:`draw_posterior_samples`);
   PSNR/SSIM of a single draw and of their mean against the clean image, the normalised residual
   ``||y - A x|| / (sigma_y sqrt(m))`` of the draws, and with two draws or more their calibration
   (coverage of the central 50 % and 90 % intervals, CRPS, spread-skill ratio;
@@ -16,17 +17,77 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .bundle import PriorBundle
 from .data.observations import ObservationSet
+from .guidance import Cost
 from .metrics import calibration, frechet_distance, normalised_residual, psnr, ssim
 from .posterior import make_posterior
 from .rng import make_generator
 from .samplers import make_sampler
+
+
+@dataclass
+class PosteriorDraws:
+    """``samples`` ``(S, N, ...)`` (model scale, CPU) for ``N`` observations, their normalised residuals
+    ``(S, N)``, the sampling wall time and the cost (network calls, VJPs) of one sampler run."""
+
+    samples: Tensor
+    residuals: Tensor
+    seconds: float
+    cost: Cost
+
+
+def draw_posterior_samples(bundle: PriorBundle, observations: ObservationSet, method: str, samples: int = 1,
+                           steps: int = 64, sampler: str = "ddpm", seed: int = 0, batch_size: int = 256,
+                           options: Any = None, tuned: Mapping[str, Any] | None = None,
+                           clamp: bool = True) -> PosteriorDraws:
+    """``samples`` draws for every observation; the draws of each observation sit in the same batches
+    (rows repeated ``samples`` times), up to ``batch_size`` rows a sampler run."""
+    device = bundle.device
+    chooser = make_sampler(sampler, bundle.schedule, steps)
+    generator = make_generator(seed, device)
+    rows = torch.arange(len(observations)).repeat_interleave(samples)
+    draws, residuals = [], []
+    seconds = 0.0
+    cost = Cost()
+    for start in range(0, rows.numel(), batch_size):
+        index = rows[start:start + batch_size]
+        y, operator = observations.y[index].to(device), observations.operator.select(index).to(device)
+        denoiser = make_posterior(bundle, method, operator, y, options, clamp=clamp, tuned=tuned)
+        begin = time.perf_counter()
+        draw = chooser.sample(denoiser, (y.shape[0], *observations.event_shape), generator=generator, device=device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - begin
+        cost = Cost(denoiser.cost.network, denoiser.cost.vjps)  # every run spends the same
+        residuals.append(normalised_residual(draw, y, operator).cpu())
+        draws.append(draw.cpu())
+    shape = (len(observations), samples)
+    stacked = torch.cat(draws).reshape(*shape, *observations.event_shape).transpose(0, 1)
+    return PosteriorDraws(stacked, torch.cat(residuals).reshape(shape).T, seconds, cost)
+
+
+def posterior_report(draws: PosteriorDraws, truth_pixels: Tensor, scaling: Any) -> dict[str, Any]:
+    """PSNR/SSIM of the first draw and of the mean, normalised residual, calibration (2+ draws), time and cost."""
+    pixels = scaling.to_pixels(draws.samples)
+    single, mean = pixels[0], pixels.mean(dim=0)
+    count = truth_pixels.shape[0]
+    report = {
+        "psnr_single": float(psnr(single, truth_pixels).mean()), "ssim_single": float(ssim(single, truth_pixels).mean()),
+        "psnr_mean": float(psnr(mean, truth_pixels).mean()), "ssim_mean": float(ssim(mean, truth_pixels).mean()),
+        "normalised_residual": float(draws.residuals.mean()),
+        "seconds_per_image": draws.seconds / count,
+        "network_calls_per_sample": draws.cost.network, "vjps_per_sample": draws.cost.vjps,
+    }
+    if pixels.shape[0] >= 2:
+        report.update(calibration(pixels, truth_pixels))
+    return report
 
 
 def evaluate_posterior(bundle: PriorBundle, test: ObservationSet, method: str, count: int = 64, samples: int = 1,
@@ -37,40 +98,13 @@ def evaluate_posterior(bundle: PriorBundle, test: ObservationSet, method: str, c
     if test.x is None:
         raise ValueError("evaluation needs the clean test images (the observation set's test split)")
     subset = test.subset(count)
-    device = bundle.device
-    chooser = make_sampler(sampler, bundle.schedule, steps)
-    generator = make_generator(seed, device)
-    draws, residuals = [], []
-    seconds = 0.0
-    cost = None
-    for _ in range(samples):
-        for start in range(0, len(subset), batch_size):
-            y, operator = subset.batch(slice(start, start + batch_size), device)
-            denoiser = make_posterior(bundle, method, operator, y, options, clamp=clamp, tuned=tuned)
-            begin = time.perf_counter()
-            draw = chooser.sample(denoiser, (y.shape[0], *bundle.event_shape), generator=generator, device=device)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds += time.perf_counter() - begin
-            cost = denoiser.cost  # every run spends the same: that of one sampler run
-            residuals.append(normalised_residual(draw, y, operator).cpu())
-            draws.append(draw.cpu())
-    stacked = torch.cat(draws).reshape(samples, len(subset), *bundle.event_shape)
-    truth = test.scaling.to_pixels(subset.x)
-    pixels = test.scaling.to_pixels(stacked)
-    single, mean = pixels[0], pixels.mean(dim=0)
-    result = {
+    draws = draw_posterior_samples(bundle, subset, method, samples, steps, sampler, seed, batch_size, options,
+                                   tuned, clamp)
+    return {
         "method": method, "count": len(subset), "samples": samples, "steps": steps, "sampler": sampler,
-        "psnr_single": float(psnr(single, truth).mean()), "ssim_single": float(ssim(single, truth).mean()),
-        "psnr_mean": float(psnr(mean, truth).mean()), "ssim_mean": float(ssim(mean, truth).mean()),
-        "normalised_residual": float(torch.cat(residuals).mean()),
-        "seconds_per_image": seconds / len(subset), "network_calls_per_sample": cost.network,
-        "vjps_per_sample": cost.vjps, "clamped": clamp,
-        "batch_size": batch_size, "device": str(device),
+        **posterior_report(draws, test.scaling.to_pixels(subset.x), test.scaling),
+        "clamped": clamp, "batch_size": batch_size, "device": str(bundle.device),
     }
-    if samples >= 2:
-        result.update(calibration(pixels, truth))
-    return result
 
 
 def evaluate_prior(bundle: PriorBundle, test: ObservationSet, prior_samples: int = 1000, steps: int = 64,
