@@ -31,6 +31,8 @@ LOG_FILE = "train.log"
 SECRETS = ("DIFFEM_ADMIN_PASSWORD", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DATA_SOURCES = ("fashion-mnist", "manifold")
+PROGRESS_SECONDS = 3
+LOG_TAIL_BYTES = 64_000
 
 
 @dataclass
@@ -67,7 +69,19 @@ class JobRequest:
                 "--corruption", self.corruption, "--sigma-y", str(self.sigma_y), "--out", str(run),
                 "--laps", str(self.laps), "--steps-per-lap", str(self.steps_per_lap),
                 "--batch-size", str(self.batch_size), "--sampler-steps", str(self.sampler_steps),
-                "--observations-limit", str(self.observations_limit), "--resume", "--quiet"]
+                "--observations-limit", str(self.observations_limit), "--resume"]
+
+
+def log_tail(path: Path, lines: int = 8) -> list[str]:
+    """The last ``lines`` lines of a log as a terminal shows them: a progress bar's carriage-return
+    updates overwrite their line, so only its latest state is kept."""
+    text = path.read_bytes()[-LOG_TAIL_BYTES:].decode(errors="replace")
+    shown = []
+    for line in text.split("\n"):
+        states = [state.rstrip() for state in line.split("\r") if state.strip()]
+        if states:
+            shown.append(states[-1])
+    return shown[-lines:]
 
 
 def process_alive(pid: int) -> bool:
@@ -102,7 +116,9 @@ class JobManager:
             raise ValueError("a training job is already running; stop it first")
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / f"{request.name}.log", "ab")
-        env = {k: v for k, v in os.environ.items() if k not in SECRETS} | {"PYTHONUNBUFFERED": "1"}
+        # progress bars (E-step, M-step) every few seconds, so the log tells how far a lap has got
+        env = {k: v for k, v in os.environ.items() if k not in SECRETS} | {"PYTHONUNBUFFERED": "1",
+                                                                            "TQDM_MININTERVAL": str(PROGRESS_SECONDS)}
         process = subprocess.Popen(request.command(self.root), stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=env, cwd=Path(__file__).resolve().parents[1])
         log.close()
@@ -132,7 +148,7 @@ class JobManager:
         if state == "running" and not self.running():
             state = "finished"
         log = self.root / f"{name}.log"
-        tail = log.read_text(errors="replace").splitlines()[-8:] if log.is_file() else []
+        tail = log_tail(log) if log.is_file() else []
         laps = run.complete_laps() if run.laps_dir.is_dir() else []
         return {"state": state, "name": name, "request": record["request"], "laps": laps,
                 "history": [run.lap_metrics(lap) for lap in laps], "log": tail, "run": str(run.root)}

@@ -138,3 +138,11 @@ def test_priors_are_described_in_plain_words_and_start_from_their_own_corruption
     assert "75 %-masked" in describe(em) and "**2.00x** the clean-data reference's 60.0" in describe(em)
     assert best_learned_prior([clean, em, better]) is better
     assert "upper bound" in describe(clean)
+
+
+def test_a_training_log_tail_shows_the_latest_progress_bar_state(tmp_path: Path) -> None:
+    from diffem.jobs import log_tail
+
+    log = tmp_path / "train.log"
+    log.write_text("lap 1: loss 0.6\nlap 2 M-step:  10%|#  | 50/500\rlap 2 M-step:  20%|## | 100/500\r")
+    assert log_tail(log, 2) == ["lap 1: loss 0.6", "lap 2 M-step:  20%|## | 100/500"]
