@@ -193,15 +193,20 @@ def preview(prior: str, image: str | None, corruption: str, *rest: Any) -> tuple
     return corrupt(prior, image, corruption, *rest)
 
 
-def editor_with_picture(prior: str, image: str | None) -> Any:
+def canvas(prior: str | None, image: str | None) -> dict[str, Any] | None:
     """The mask canvas with the chosen picture behind it, so that a visitor sees what they paint over."""
     if not image or prior not in REGISTRY.entries:
-        return gr.skip()
+        return None
     try:
-        picture = chosen_picture(image, REGISTRY.entry(prior).event_shape)
+        shown = enlarge(chosen_picture(image, REGISTRY.entry(prior).event_shape))
     except InputError:
-        return gr.skip()
-    return {"background": enlarge(picture), "layers": [], "composite": None}
+        return None
+    return {"background": shown, "layers": [], "composite": shown}
+
+
+def editor_with_picture(prior: str, image: str | None) -> Any:
+    value = canvas(prior, image)
+    return gr.skip() if value is None else value
 
 
 # --- restoration ----------------------------------------------------------------------------
@@ -578,7 +583,8 @@ def build_demo() -> gr.Blocks:
                     with gr.Group(visible=False) as editor_group:
                         gr.Markdown("**Draw your own mask**: paint over the pixels to hide (painted = missing). "
                                     "Without a file above, the canvas picture itself is taken as the observation.")
-                        editor = gr.ImageEditor(type="numpy", height=300, show_label=False, layers=False,
+                        editor = gr.ImageEditor(canvas(first, first_image),
+                                                type="numpy", height=300, show_label=False, layers=False,
                                                 canvas_size=(224, 224), sources=["upload", "clipboard"])
                 with gr.Column():
                     with gr.Row():
