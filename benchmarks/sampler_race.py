@@ -16,7 +16,7 @@ ratio, the normalised residual ``||y - A x|| / (sigma_y sqrt(m))`` and seconds p
 Output: a table section ``sampler_race`` in BENCHMARKS.md and ``docs/sampler_race.png`` (PSNR of
 the mean against cost, one panel per corruption).
 
-Usage: python benchmarks/sampler_race.py [--count 8] [--samples 8] [--budgets 33 65 129] [--no-write]
+Usage: python benchmarks/sampler_race.py [--count 8] [--samples 4] [--budgets 33 65 129] [--no-write]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from diffem.evaluation import draw_posterior_samples, posterior_report
 from diffem.guidance import POSTERIORS
 from diffem.operators import parse_corruption
 from diffem.posterior import method_cost, steps_for_budget
-from diffem.tuning import read_tuned, tune
+from diffem.tuning import DEFAULT_GRID, read_tuned, tune
 
 PRIOR = ROOT / "checkpoints" / "em-mmps-fashion-mask75"
 CONDITIONAL = {"mask": ROOT / "checkpoints" / "diffem-fashion-mask75",
@@ -147,13 +147,14 @@ def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=8, help="held-out test observations per corruption")
-    parser.add_argument("--samples", type=int, default=8, help="posterior samples per observation")
+    parser.add_argument("--samples", type=int, default=4, help="posterior samples per observation")
     parser.add_argument("--budgets", type=int, nargs="+", default=[33, 65, 129])
     parser.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=list(CORRUPTIONS))
     parser.add_argument("--methods", nargs="+", help="a subset of the registered methods")
-    parser.add_argument("--grid", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0, 10.0], help="DPS zeta grid")
+    parser.add_argument("--grid", type=float, nargs="+", default=list(DEFAULT_GRID),
+                        help="DPS zeta grid (extended past a best edge)")
     parser.add_argument("--tune-count", type=int, default=8, help="validation observations for tuning zeta")
-    parser.add_argument("--tune-steps", type=int, default=64)
+    parser.add_argument("--tune-steps", type=int, default=32, help="DPS steps while tuning (the middle budget's)")
     parser.add_argument("--retune", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw results here")

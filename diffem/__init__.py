@@ -1,6 +1,7 @@
 """diffem: learning diffusion priors from corrupted observations (EM-MMPS and DiffEM).
 
-The pieces compose as schedule -> denoiser -> posterior denoiser (guidance) -> sampler:
+The pieces compose as schedule -> denoiser -> posterior denoiser (guidance) -> sampler; posterior
+methods are registered by name (``POSTERIORS``; :mod:`diffem.posterior` builds one for a bundle):
 
 >>> from diffem import VESchedule, GaussianDenoiser, MMPSDenoiser, make_sampler, parse_corruption
 

@@ -36,8 +36,8 @@ from .evaluation import evaluate_posterior
 from .operators import parse_corruption
 
 TUNED_FILE = "tuned.json"
-#: DPS's default grid: log-spaced, covering the scales at which 64-256 steps work on [-2, 2] data
-DEFAULT_GRID = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+#: DPS's default grid, log-spaced (extended past its ends while the score improves)
+DEFAULT_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 #: the validation observations' seed (different from every observation set's default of 0)
 VALIDATION_SEED = 1009
 
@@ -76,21 +76,41 @@ def validation_observations(corruption: str, count: int, sigma_y: float = 0.01, 
 
 def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "dps", field: str = "zeta",
                 grid: Sequence[float] = DEFAULT_GRID, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
-                batch_size: int = 64, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+                batch_size: int = 64, fixed: dict[str, Any] | None = None, extend: int = 3) -> dict[str, Any]:
     """Mean single-sample PSNR on ``validation`` for each value of ``field``; the best value wins.
 
-    A value whose samples are not finite scores ``-inf``. Returns the record :func:`write_tuned` stores.
+    When the best value is the grid's largest or smallest, the grid is extended past it by the
+    ratio of its last two values, up to ``extend`` times, while the score still improves. A value
+    whose samples are not finite scores ``-inf``. Returns the record :func:`write_tuned` stores.
     """
-    scores: dict[str, float] = {}
-    for value in grid:
-        options = {**(fixed or {}), field: value}
-        result = evaluate_posterior(bundle, validation, method, count=len(validation), samples=1, steps=steps,
-                                    sampler=sampler, seed=seed, batch_size=batch_size, options=options)
-        score = result["psnr_single"]
-        scores[repr(float(value))] = score if math.isfinite(score) else -math.inf
-    best = max(scores, key=lambda key: scores[key])
+    scores: dict[float, float] = {}
+
+    def score(value: float) -> float:
+        if value not in scores:
+            options = {**(fixed or {}), field: value}
+            result = evaluate_posterior(bundle, validation, method, count=len(validation), samples=1, steps=steps,
+                                        sampler=sampler, seed=seed, batch_size=batch_size, options=options)
+            scores[value] = result["psnr_single"] if math.isfinite(result["psnr_single"]) else -math.inf
+        return scores[value]
+
+    values = sorted(float(v) for v in grid)
+    for value in values:
+        score(value)
+    for _ in range(extend):
+        best = max(scores, key=scores.get)
+        ordered = sorted(scores)
+        if best == ordered[-1] and len(ordered) > 1:
+            candidate = best * best / ordered[-2]
+        elif best == ordered[0] and len(ordered) > 1:
+            candidate = best * best / ordered[1]
+        else:
+            break
+        if score(candidate) <= scores[best]:
+            break
+    best = max(scores, key=scores.get)
     return {
-        "options": {**(fixed or {}), field: float(best)}, "psnr": scores[best], "grid": scores,
+        "options": {**(fixed or {}), field: best}, "psnr": scores[best],
+        "grid": {repr(value): scores[value] for value in sorted(scores)},
         "validation": {**validation.info, "count": len(validation), "steps": steps, "sampler": sampler,
                        "seed": seed, "metric": "mean PSNR of one posterior sample per observation"},
     }

@@ -53,3 +53,11 @@ def exact_posterior_denoiser(mean: Tensor, cov: Tensor, matrix: Tensor, sigma_y:
     means = mean + (x_t - mean) @ gain.T
     cov_t = cov - gain @ cov
     return torch.stack([gaussian_posterior(m, cov_t, matrix, sigma_y, y)[0] for m in means])
+
+
+def relative_errors(samples: Tensor, mean: Tensor, cov: Tensor) -> tuple[float, float]:
+    """Relative errors of the samples' mean (over ``sqrt(tr cov)``) and covariance (Frobenius)."""
+    flat = samples.flatten(1)
+    mean_error = float((flat.mean(0) - mean).norm() / cov.trace().sqrt())
+    cov_error = float((torch.cov(flat.T) - cov).norm() / cov.norm())
+    return mean_error, cov_error

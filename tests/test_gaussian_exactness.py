@@ -19,6 +19,7 @@ from gaussian_reference import (
     gaussian_posterior,
     operator_matrix,
     random_covariance,
+    relative_errors,
 )
 
 SAMPLES = 4096
@@ -33,13 +34,6 @@ def make_prior(shape: tuple[int, ...], generator: torch.Generator) -> tuple[Gaus
     cov = random_covariance(dim, generator)
     mean = 0.5 * torch.randn(dim, generator=generator, dtype=torch.float64)
     return GaussianDenoiser(mean.reshape(shape), cov=cov), mean, cov
-
-
-def relative_errors(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
-    flat = samples.flatten(1)
-    mean_error = float((flat.mean(0) - mean).norm() / cov.trace().sqrt())
-    cov_error = float((torch.cov(flat.T) - cov).norm() / cov.norm())
-    return mean_error, cov_error
 
 
 def assert_matches(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> None:

@@ -27,7 +27,13 @@ import torch
 from diffem import GaussianDenoiser, VESchedule, make_sampler
 from diffem.guidance import POSTERIORS
 from diffem.operators import RandomMask
-from gaussian_reference import expected_covariance_error, gaussian_posterior, operator_matrix, random_covariance
+from gaussian_reference import (
+    expected_covariance_error,
+    gaussian_posterior,
+    operator_matrix,
+    random_covariance,
+    relative_errors,
+)
 
 SAMPLES = 1024
 STEPS = 128
@@ -43,13 +49,6 @@ BOUNDED = {
     "ddnm": ({}, 0.727, 0.681),
     "daps": ({"langevin_steps": 10}, 0.142, 0.056),
 }
-
-
-def relative_errors(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
-    flat = samples.flatten(1)
-    mean_error = float((flat.mean(0) - mean).norm() / cov.trace().sqrt())
-    cov_error = float((torch.cov(flat.T) - cov).norm() / cov.norm())
-    return mean_error, cov_error
 
 
 def assert_exact(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -42,3 +43,19 @@ def test_grid_search_picks_the_best_zeta_and_make_posterior_reads_it(tmp_path: P
 
 def test_no_tuned_file_reads_as_empty(tmp_path: Path) -> None:
     assert read_tuned(tmp_path) == {}
+
+
+def test_the_grid_is_extended_past_a_best_edge(monkeypatch, generator: torch.Generator) -> None:
+    """A score that keeps rising past the grid's top (peak at 27) walks the grid up by its ratio."""
+    import diffem.tuning as tuning
+
+    def fake(bundle, validation, method, count, samples, steps, sampler, seed, batch_size, options):
+        return {"psnr_single": -abs(math.log(options["zeta"] / 27.0))}
+
+    monkeypatch.setattr(tuning, "evaluate_posterior", fake)
+    clean = torch.zeros(2, *SHAPE)
+    validation = make_observation_set(clean, RandomMask(sigma_y=0.01, ratio=0.5), seed=5, keep_clean=True)
+    record = grid_search(None, validation, grid=(1.0, 3.0), extend=5)
+    assert record["options"]["zeta"] == 27.0
+    assert sorted(float(k) for k in record["grid"]) == [1.0, 3.0, 9.0, 27.0, 81.0]
+    assert grid_search(None, validation, grid=(1.0, 3.0), extend=1)["options"]["zeta"] == 9.0
