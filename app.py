@@ -62,6 +62,7 @@ DEFAULT_SAMPLER = "ddpm"
 GPU_SECONDS = {"restore": 60, "compare": 120}
 LANES = 4
 RESULT_HEIGHT = 260
+LANE_HEIGHT = 150
 SOLVER_METHODS = ("mmps",)
 
 try:  # ZeroGPU Spaces: mark the GPU functions; a no-op decorator elsewhere
@@ -190,7 +191,13 @@ def preview(prior: str, image: str | None, corruption: str, *rest: Any) -> tuple
         return gr.skip(), gr.skip()
     if not image and (corruption != "user-mask" or editor_background(editor) is None):
         return None, None
-    return corrupt(prior, image, corruption, *rest)
+    if corruption == "user-mask" and mask_from_layers(editor_layers(editor), 8) is None:
+        return gr.skip(), None  # nothing drawn yet: nothing is missing, so there is no observation to show
+    try:
+        return corrupt(prior, image, corruption, *rest)
+    except gr.Error as error:  # a half-typed value while the visitor edits: a notice, not an error dialog
+        gr.Warning(error.message)
+        return gr.skip(), gr.skip()
 
 
 def canvas(prior: str | None, image: str | None) -> dict[str, Any] | None:
@@ -638,7 +645,7 @@ def build_demo() -> gr.Blocks:
             lane_pictures, lane_notes = [], []
             for i in range(LANES):
                 lane_pictures.append(gr.Image(label=f"Method {i + 1}: samples | mean | std", format="png",
-                                              interactive=False))
+                                              interactive=False, height=LANE_HEIGHT))
                 lane_notes.append(gr.Markdown())
             compare_status = gr.Markdown()
         with gr.Tab("Train (admin)"):
