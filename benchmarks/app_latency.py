@@ -10,9 +10,12 @@ sampler, steps, samples; the Compare tab's default lanes). Each round runs, in a
 
 Medians over the rounds; the streaming overhead is served / bare - 1. Targets on a 2-core CPU
 (a free CPU Space has 2 vCPUs): first frame under 0.5 s, the default restoration under 3 s,
-overhead under 10 %. Results replace the ``app-latency`` section of BENCHMARKS.md.
+overhead under 10 %. The defaults are then weighed against other (steps, samples) choices:
+PSNR/SSIM of the posterior mean on ``--count`` held-out Fashion-MNIST test images observed like
+the page's default, and the bare sampler's median time for one image. Results replace the
+``app-latency`` section of BENCHMARKS.md.
 
-    python benchmarks/app_latency.py [--rounds 7]
+    python benchmarks/app_latency.py [--rounds 7] [--count 32]
 """
 
 from __future__ import annotations
@@ -147,11 +150,54 @@ def interleaved(measures: dict[str, Callable[[], dict[str, float]]], rounds: int
     return figures
 
 
+CANDIDATES = ((16, 4), (32, 4), (64, 4), (64, 1), (128, 4))
+
+
+def candidate_quality(defaults: Defaults, count: int, rounds: int) -> list[dict[str, float]]:
+    """PSNR/SSIM of the mean for each (steps, samples) on ``count`` test images; median time for one image."""
+    from diffem.data.fashion_mnist import load_fashion_mnist
+    from diffem.metrics import psnr, ssim
+    from diffem.operators import parse_corruption
+    from diffem.restore import observe, restore
+
+    bundle = app.REGISTRY.bundle(defaults.prior)
+    images = load_fashion_mnist("test")[0][-count:]  # the last test images: never among the page's examples
+    operator = parse_corruption(f"{defaults.start.corruption}:{defaults.start.amount}", 0.01)
+    rows = []
+    for steps, samples in CANDIDATES:
+        scores = []
+        for index, image in enumerate(images):
+            y, drawn = observe(bundle.scaling.to_model(image), operator, index)
+            result = restore(bundle, y, drawn, defaults.start.method, samples, steps, app.DEFAULT_SAMPLER, index)
+            mean = bundle.scaling.to_pixels(result.mean)[None]
+            scores.append((float(psnr(mean, image[None])), float(ssim(mean, image[None]))))
+        y, drawn = observe(bundle.scaling.to_model(images[0]), operator, 0)
+        seconds = statistics.median(in_worker_thread(lambda: {"s": restore(
+            bundle, y, drawn, defaults.start.method, samples, steps, app.DEFAULT_SAMPLER, 0).seconds})["s"]
+            for _ in range(rounds))
+        rows.append({"steps": steps, "samples": samples, "psnr": statistics.mean(s[0] for s in scores),
+                     "ssim": statistics.mean(s[1] for s in scores), "seconds": seconds})
+        print(f"candidate {steps} steps x {samples}: {rows[-1]}", flush=True)
+    return rows
+
+
+def quality_table(rows: list[dict[str, float]], count: int) -> list[str]:
+    lines = ["", f"Choosing the defaults: the posterior mean on {count} held-out Fashion-MNIST test images (the last "
+                 f"{count}), observed as the page's default, and the bare sampler's median time for one image "
+                 f"(this run):", "", "| steps | samples | PSNR of the mean | SSIM | bare seconds | |",
+             "|---:|---:|---:|---:|---:|---|"]
+    for row in rows:
+        chosen = row["steps"] == app.DEFAULT_STEPS and row["samples"] == app.DEFAULT_SAMPLES
+        lines.append(f"| {row['steps']} | {row['samples']} | {row['psnr']:.2f} dB | {row['ssim']:.3f} | "
+                     f"{row['seconds']:.2f} | {'**default**' if chosen else ''} |")
+    return lines
+
+
 def verdict(value: float, target: float) -> str:
     return "met" if value < target else f"**missed** by {value - target:.2f}"
 
 
-def report(medians: dict[str, float], defaults: Defaults, rounds: int) -> str:
+def report(medians: dict[str, float], defaults: Defaults, rounds: int, quality: list[str]) -> str:
     overhead_restore = medians["restore_s"] / medians["bare_restore_s"] - 1
     overhead_compare = medians["compare_s"] / medians["bare_compare_s"] - 1
     lines = [f"The served app (`python app.py`, shipped checkpoints) driven by `gradio_client` over loopback, against "
@@ -169,7 +215,7 @@ def report(medians: dict[str, float], defaults: Defaults, rounds: int) -> str:
              f"| default comparison, in all | {medians['compare_s']:.2f} s | {medians['bare_compare_s']:.2f} s | "
              f"{overhead_compare:+.0%} | |",
              "", f"Frames streamed by the default restoration: {medians['frames']:.0f} "
-                 f"(throttled to one every {FRAME_INTERVAL:.2f} s, plus the first and the final)."]
+                 f"(throttled to one every {FRAME_INTERVAL:.2f} s, plus the first and the final)."] + quality
     return "\n".join(lines) + "\n"
 
 
@@ -177,6 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffled order")
+    parser.add_argument("--count", type=int, default=32, help="test images for the choice of defaults (0: skip)")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
     defaults = Defaults()
@@ -199,10 +246,12 @@ def main() -> None:
         finally:
             stop_server(server)
     medians = {key: statistics.median(values) for key, values in figures.items()}
-    body = report(medians, defaults, args.rounds)
+    rows = candidate_quality(defaults, args.count, args.rounds) if args.count else []
+    body = report(medians, defaults, args.rounds, quality_table(rows, args.count) if rows else [])
     print(body)
     if not args.no_write:
-        RESULTS.write_text(json.dumps({"hardware": hardware(), "medians": medians, "figures": figures}, indent=2) + "\n")
+        RESULTS.write_text(json.dumps({"hardware": hardware(), "medians": medians, "figures": figures,
+                                       "candidates": rows}, indent=2) + "\n")
         write_section("app-latency", body, "python benchmarks/app_latency.py")
 
 
