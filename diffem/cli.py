@@ -1,4 +1,4 @@
-"""Command line: ``python -m diffem {make-observations,train,train-features,sample,restore,eval}``.
+"""Command line: ``python -m diffem {make-observations,train,train-features,sample,restore,eval,space}``.
 
 Arguments are parsed, and output paths checked, before anything heavy is imported: ``--help`` and
 bad arguments answer without loading torch or diffusers. Names that come from diffem's registries
@@ -363,6 +363,15 @@ def add_eval(commands: Any) -> None:
     add_common_sampling(evaluate)
 
 
+def add_space(commands: Any) -> None:
+    from . import space  # no heavy import: huggingface_hub loads only when a push really uploads
+
+    parser = add_subcommand(commands, "space", "deploy the demo to a Hugging Face Space",
+                            "Upload the app, the package, the checkpoints and the examples to a Space (token in\n"
+                            "HF_TOKEN); `space push OWNER/NAME --dry-run` lists what would go, with sizes.")
+    space.add_arguments(parser)
+
+
 def program_name() -> str:
     """``diffem`` when run as the installed script, else ``python -m diffem``."""
     return "diffem" if Path(sys.argv[0]).name == "diffem" else "python -m diffem"
@@ -374,7 +383,7 @@ def build_parser() -> Parser:
                     epilog=f"`{program_name()} COMMAND --help` lists a command's options.\n"
                            "Bad arguments: one line, exit code 2; file-system errors: one line, exit code 1.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    for add in (add_make_observations, add_train, add_train_features, add_sample, add_restore, add_eval):
+    for add in (add_make_observations, add_train, add_train_features, add_sample, add_restore, add_eval, add_space):
         add(commands)
     return parser
 
@@ -480,63 +489,66 @@ def command_sample(args: argparse.Namespace) -> None:
     print(json.dumps({"count": args.count, "seconds": result.seconds, "out": written[0], "files": written}))
 
 
-def read_image(path: str, bundle: PriorBundle) -> torch.Tensor:
-    import torch
-
-    from .data.image_folder import read_image_file
+def read_picture(path: str, bundle: PriorBundle) -> torch.Tensor:
+    """An image file as pixels in ``[0, 1]`` at the prior's resolution."""
+    from .app.inputs import read_picture as read_at_resolution
 
     if len(bundle.event_shape) != 3:
         raise UsageError("restore works on image priors")
-    channels, size, _ = bundle.event_shape
-    try:
-        array = read_image_file(path, size, channels)
-    except FileNotFoundError:
-        raise UsageError(f"no image file at {path}") from None
-    return bundle.scaling.to_model(torch.from_numpy(array))
+    if not Path(path).is_file():
+        raise UsageError(f"no image file at {path}")
+    return read_at_resolution(path, bundle.event_shape)
+
+
+def restoration_observation(args: argparse.Namespace, bundle: PriorBundle) -> Any:
+    """The observation to restore: ``--image`` corrupted by ``--corruption``, or taken as observed under ``--mask``."""
+    import torch
+
+    from .app.observation import observe_picture, take_corrupted_picture
+    from .operators import OPERATORS, parse_corruption
+
+    picture = read_picture(args.image, bundle)
+    if args.mask is None:
+        return observe_picture(bundle, picture, parse_corruption(args.corruption, args.sigma_y), args.seed)
+    mask = (read_picture(args.mask, bundle)[:1] > 0.5).to(torch.float32)[None]
+    return take_corrupted_picture(bundle, picture, OPERATORS["user-mask"](sigma_y=args.sigma_y, mask=mask))
 
 
 def command_restore(args: argparse.Namespace) -> None:
-    import torch
-
+    from .app.observation import observation_picture
+    from .app.summary import summarise
     from .imaging import tensor_to_image
-    from .metrics import psnr
-    from .operators import OPERATORS, parse_corruption
     from .posterior import PosteriorOptions
-    from .restore import observe, restore
+    from .restore import restore
 
     if args.mask is not None and args.corruption is not None:
         raise UsageError("give either --corruption (to corrupt a clean image) or --mask (an observed image), not both")
     if args.mask is None and args.corruption is None:
         raise UsageError("give --corruption (e.g. mask:0.75) or --mask")
     bundle = load_prior(args.prior, args.device)
-    image = read_image(args.image, bundle)
-    clean = None
-    if args.mask is not None:
-        mask = (read_image(args.mask, bundle)[:1] > 0).to(torch.float32)[None]
-        operator = OPERATORS["user-mask"](sigma_y=args.sigma_y, mask=mask)
-        y = operator.forward(image[None])
-    else:
-        clean = image
-        y, operator = observe(image, parse_corruption(args.corruption, args.sigma_y), args.seed)
-    result = restore(bundle, y, operator, args.method, samples=args.samples, steps=args.steps, sampler=args.sampler,
-                     seed=args.seed, options=PosteriorOptions(args.solver, args.iterations, args.zeta))
+    observation = restoration_observation(args, bundle)
+    result = restore(bundle, observation.y, observation.operator, args.method, samples=args.samples, steps=args.steps,
+                     sampler=args.sampler, seed=args.seed,
+                     options=PosteriorOptions(args.solver, args.iterations, args.zeta))
+    summary = summarise(bundle, observation, result.samples, result.seconds, args.steps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     scale = max(1, 256 // bundle.event_shape[-1])
-    pixels = bundle.scaling.to_pixels
-    tensor_to_image(pixels(operator.adjoint(y.to(bundle.device))[0].cpu()), scale).save(out / "observation.png")
-    tensor_to_image(pixels(result.mean), scale).save(out / "mean.png")
-    std = result.std / result.std.max().clamp_min(1e-8)
-    tensor_to_image(std, scale).save(out / "std.png")
-    for i, sample in enumerate(result.samples):
-        tensor_to_image(pixels(sample), scale).save(out / f"sample-{i}.png")
-    summary: dict[str, Any] = {"method": args.method, "samples": args.samples, "steps": args.steps,
-                               "seconds": result.seconds, "out": str(out)}
-    if clean is not None:
-        tensor_to_image(pixels(clean), scale).save(out / "input.png")
-        summary["psnr_mean"] = float(psnr(pixels(result.mean)[None], pixels(clean)[None]))
-        summary["psnr_observation"] = float(psnr(pixels(operator.adjoint(y.cpu()))[:1], pixels(clean)[None]))
-    print(json.dumps(summary))
+    tensor_to_image(observation_picture(bundle, observation), scale).save(out / "observation.png")
+    tensor_to_image(summary.mean, scale).save(out / "mean.png")
+    if summary.spread is not None:
+        tensor_to_image(summary.spread, scale).save(out / "std.png")
+    for i, sample in enumerate(summary.samples):
+        tensor_to_image(sample, scale).save(out / f"sample-{i}.png")
+    if observation.clean is not None:
+        tensor_to_image(observation.clean, scale).save(out / "input.png")
+    print(json.dumps({"method": args.method, **summary.figures, "out": str(out)}))
+
+
+def command_space(args: argparse.Namespace) -> None:
+    from .space import run
+
+    print(run(args))
 
 
 def command_eval(args: argparse.Namespace) -> None:
@@ -564,7 +576,7 @@ def command_eval(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "make-observations": command_make_observations, "train": command_train,
     "train-features": command_train_features, "sample": command_sample,
-    "restore": command_restore, "eval": command_eval}
+    "restore": command_restore, "eval": command_eval, "space": command_space}
 
 
 def run(argv: Sequence[str] | None) -> None:

@@ -126,14 +126,20 @@ def push(repo_id: str, root: str | os.PathLike[str], dry_run: bool = False, priv
     return plan + f"\nuploaded to https://huggingface.co/spaces/{repo_id}"
 
 
+def default_root() -> Path:
+    """The checkout this package runs from (it holds ``app.py``), else the current folder."""
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout if (checkout / "app.py").is_file() else Path(".")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="space_command", required=True, metavar="push")
+    actions = parser.add_subparsers(dest="space_command", required=True, metavar="push", parser_class=type(parser))
     push_parser = actions.add_parser("push", help="upload the app, package, checkpoints and examples to a Space",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=parser.formatter_class)
     push_parser.add_argument("repo_id", metavar="OWNER/NAME", help="the Space (created if missing)")
     push_parser.add_argument("--dry-run", action="store_true", help="list the files and sizes; upload nothing")
     push_parser.add_argument("--private", action="store_true", help="create the Space as private")
-    push_parser.add_argument("--root", default=".", help="the diffem checkout to deploy")
+    push_parser.add_argument("--root", default=str(default_root()), help="the diffem checkout to deploy")
 
 
 def run(args: argparse.Namespace) -> str:

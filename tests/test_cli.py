@@ -114,7 +114,7 @@ def test_restore_refuses_an_unreadable_image(trained: Path, tmp_path: Path, caps
     prior = trained / "run" / "laps" / "lap-0001" / "prior"
     assert main(["restore", "--prior", str(prior), "--image", str(bad), "--corruption", "mask:0.5",
                  "--out", str(tmp_path / "o"), "--device", "cpu"]) == 2
-    assert "cannot read image" in capsys.readouterr().err
+    assert "cannot read this file as an image" in capsys.readouterr().err.lower()
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:

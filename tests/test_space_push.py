@@ -81,3 +81,18 @@ def test_a_push_is_refused_without_a_space_id_or_a_token(repo_id: str, message: 
         space.push(repo_id, fake_checkout(tmp_path))
     with pytest.raises(space.SpaceError, match="no app.py"):
         space.push("me/diffem", tmp_path / "empty", dry_run=True)
+
+
+def test_the_command_line_dry_run_and_its_one_line_errors(capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from diffem.cli import main
+
+    monkeypatch.chdir("/")
+    assert main(["space", "push", "me/diffem", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "app.py" in out and ".safetensors" in out and "dry run: nothing was uploaded" in out
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    for argv, message in ((["space", "push", "no-owner"], "OWNER/NAME"), (["space", "push", "me/diffem"], "HF_TOKEN")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("diffem: error:") and message in err

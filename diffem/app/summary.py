@@ -37,15 +37,21 @@ class RestorationSummary:
                 f"({figures['seconds'] / max(1, figures['steps']) * 1000:.0f} ms a step)")
         lines = [head]
         if "psnr_mean" in figures:
-            lines.append(f"PSNR of the mean: **{figures['psnr_mean']:.2f} dB**, SSIM {figures['ssim_mean']:.3f}")
-            lines.append(f"PSNR of single samples: {figures['psnr_single']:.2f} dB on average")
+            lines.append(f"PSNR of the mean: **{number(figures['psnr_mean'])} dB**, SSIM {number(figures['ssim_mean'], 3)} "
+                         f"(the observation as it is: {number(figures['psnr_observation'])} dB)")
+            lines.append(f"PSNR of single samples: {number(figures['psnr_single'])} dB on average")
         elif figures.get("observed"):
             lines.append("The clean image is unknown (an observation was uploaded): no PSNR/SSIM.")
         if "residual" in figures:
-            lines.append(f"Residual ||y - Ax|| / (sigma_y sqrt m): {figures['residual']:.2f} (about 1 fits the noise)")
+            lines.append(f"Residual ||y - Ax|| / (sigma_y sqrt m): {number(figures['residual'])} (about 1 fits the noise)")
         if self.spread is None and figures.get("observed"):
             lines.append("Uncertainty map: draw 2 or more samples to see it.")
         return "  \n".join(lines)
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    """A figure for the page; None stands for a value that is not finite (a PSNR of an exact match)."""
+    return "∞" if value is None else f"{value:.{digits}f}"
 
 
 def normalised_residual(y: Tensor, operator: Any, samples: Tensor, sigma_y: float) -> Tensor:
@@ -81,6 +87,8 @@ def summarise(bundle: PriorBundle, observation: Observation | None, samples: Ten
             figures["psnr_mean"] = float(psnr(mean[None], clean))
             figures["ssim_mean"] = float(ssim(mean[None], clean))
             figures["psnr_single"] = float(psnr(pixels, clean.expand_as(pixels)).mean())
+            seen = bundle.scaling.to_pixels(observation.operator.preview(observation.y.cpu()))
+            figures["psnr_observation"] = float(psnr(seen[:1], clean))
     for key, value in figures.items():
         if isinstance(value, float) and not math.isfinite(value):
             figures[key] = None
