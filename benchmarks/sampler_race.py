@@ -73,14 +73,16 @@ def race_one(bundle: PriorBundle, observations: ObservationSet, method: str, bud
     report = posterior_report(draws, observations.scaling.to_pixels(observations.x), observations.scaling)
     spent = method_cost(method, options, steps)
     assert (spent.network, spent.vjps) == (draws.cost.network, draws.cost.vjps)
-    return {"method": method, "budget": budget, "steps": steps, "cost": spent.total, **report}
+    return {"method": method, "budget": budget, "steps": steps, "cost": spent.total, "observations": len(observations),
+            "samples": samples, **report}
 
 
 def ensure_tuned(corruption: str, args: argparse.Namespace) -> dict[str, Any]:
     """``tuned.json`` of the prior, tuning DPS for this corruption first when it is missing (not stored with --no-write)."""
     name = parse_corruption(corruption).name
     tuned = read_tuned(PRIOR)
-    if args.retune or name not in tuned.get("dps", {}):
+    racing_dps = not args.methods or "dps" in args.methods
+    if racing_dps and (args.retune or name not in tuned.get("dps", {})):
         start = time.perf_counter()
         record = tune(str(PRIOR), corruption, "dps", "zeta", args.grid, args.tune_count, args.tune_steps,
                       sigma_y=SIGMA_Y, write=not args.no_write)
@@ -90,11 +92,23 @@ def ensure_tuned(corruption: str, args: argparse.Namespace) -> dict[str, Any]:
     return tuned
 
 
+def resumed_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Rows of an earlier run's output (its JSON lines), by corruption."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            results.setdefault(row.pop("corruption"), []).append(row)
+    return results
+
+
 def table(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any]) -> str:
     lines = []
     for name, rows in results.items():
         zeta = tuned.get("dps", {}).get(name, {}).get("options", {}).get("zeta")
-        lines += [f"**{CORRUPTIONS[name]}** (DPS zeta = {zeta}, tuned on validation observations)", "",
+        sizes = sorted({(r["observations"], r["samples"]) for r in rows})
+        size = ", ".join(f"{n} test observations x {k} samples" for n, k in sizes)
+        lines += [f"**{CORRUPTIONS[name]}** ({size}; DPS zeta = {zeta}, tuned on validation observations)", "",
                   "| method | budget | steps | PSNR 1 / mean | SSIM 1 / mean | cover 50 / 90 % | CRPS | spread-skill "
                   "| residual | s / image |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
@@ -158,12 +172,14 @@ def main() -> None:
     parser.add_argument("--retune", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--resume", type=Path, help="rows already measured: JSON lines printed by an earlier run "
+                                                    "(each with its corruption); those are not run again")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     prior = PriorBundle.from_pretrained(PRIOR, device=device)
-    results: dict[str, list[dict[str, Any]]] = {}
+    results = resumed_rows(args.resume) if args.resume else {}
     tuned: dict[str, Any] = {}
     for name in args.corruptions:
         tuned = ensure_tuned(CORRUPTIONS[name], args)
@@ -175,6 +191,8 @@ def main() -> None:
                 continue
             bundle = conditional if POSTERIORS[method].needs == "conditional" else prior
             for budget in args.budgets:
+                if any(r["method"] == method and r["budget"] == budget for r in rows):
+                    continue
                 row = race_one(bundle, observations, method, budget, args.samples, tuned)
                 rows.append(row)
                 print(json.dumps({"corruption": name, **row}), flush=True)
@@ -184,8 +202,8 @@ def main() -> None:
     print(text)
     if not args.no_write:
         plot(results, FIGURE)
-        body = (f"Held-out Fashion-MNIST **test** observations: the first {args.count} test images per corruption "
-                f"(a CPU-sized subset of the 256 the issue asks for), {args.samples} posterior samples each, "
+        body = ("Held-out Fashion-MNIST **test** observations: the first test images of each corruption "
+                "(a CPU-sized subset of the 256 the issue asks for; sizes in each table's title), "
                 f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
                 "`diffem-fashion-mask75` (masks, boxes) or `diffem-fashion-blur2` (blur). Budget = network evaluations "
                 "+ VJPs of one sampler run (DDPM; steps = the most that fit). PSNR/SSIM of one sample and of the mean; "

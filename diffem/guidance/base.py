@@ -25,7 +25,6 @@ Methods register by name with :func:`register_posterior` (``POSTERIORS``), each 
 from __future__ import annotations
 
 import dataclasses
-from abc import abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -145,9 +144,9 @@ class PosteriorDenoiser(nn.Module):
         return cls.step_cost(options)
 
     # --- what samplers call -----------------------------------------------------------------
-    @abstractmethod
     def estimate(self, x_t: Tensor, sigma: Tensor) -> Tensor:
-        """The method's ``E[x | x_t, y]`` (unclamped); ``sigma`` has shape ``(B,)``."""
+        """The method's ``E[x | x_t, y]`` (unclamped); ``sigma`` has shape ``(B,)``. Every method defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define estimate()")
 
     def forward(self, x_t: Tensor, sigma: Tensor | float) -> Tensor:
         self.check_input(x_t)
