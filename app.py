@@ -32,7 +32,8 @@ from gradio.utils import get_upload_folder
 import numpy as np
 import torch
 
-from diffem.app.controls import LEVEL_OPERATORS, OBSERVATION_INPUTS, chosen_level, observation_controls
+from diffem.app.controls import LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, chosen_level, chosen_options, \
+    method_option_values, observation_controls
 from diffem.app.catalog import best_learned_prior, describe, operator_title, starting_point
 from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, \
     picture_from_array, read_picture
@@ -40,11 +41,11 @@ from diffem.app.observation import Observation, corruption_operator, observation
     take_corrupted_picture
 from diffem.app.pictures import enlarge, samples_mean_spread, strip
 from diffem.app.stream import Lane, race, release_memory, sampler_frames, throttled
-from diffem.app.summary import RestorationSummary, summarise
+from diffem.app.summary import RestorationSummary, number, summarise
 from diffem.imaging import tensor_to_image
 from diffem.jobs import JobManager, JobRequest
 from diffem.operators import OPERATORS
-from diffem.posterior import PosteriorOptions
+from diffem.posterior import describe_posterior_methods, method_cost, steps_for_budget
 from diffem.registry import PriorRegistry
 from diffem.samplers import SAMPLERS
 
@@ -63,7 +64,7 @@ GPU_SECONDS = {"restore": 60, "compare": 120}
 LANES = 4
 RESULT_HEIGHT = 260
 LANE_HEIGHT = 150
-SOLVER_METHODS = ("mmps",)
+METHODS = describe_posterior_methods()
 
 try:  # ZeroGPU Spaces: mark the GPU functions; a no-op decorator elsewhere
     import spaces  # type: ignore[import-not-found]
@@ -217,11 +218,9 @@ def editor_with_picture(prior: str, image: str | None) -> Any:
 
 
 # --- restoration ----------------------------------------------------------------------------
-def check_sampling(sampler: str, steps: Any, samples: Any, solver: str, iterations: Any) -> tuple[int, int, int]:
+def check_sampling(sampler: str, steps: Any, samples: Any) -> tuple[int, int]:
     check_choice(sampler, sorted(SAMPLERS), "sampler")
-    check_choice(solver, ["cg", "gmres"], "solver")
-    return (check_int(steps, 1, APP_MAX_STEPS, "Steps"), check_int(samples, 1, MAX_SAMPLES, "Number of samples"),
-            check_int(iterations, 1, 10, "Solver iterations"))
+    return check_int(steps, 1, APP_MAX_STEPS, "Steps"), check_int(samples, 1, MAX_SAMPLES, "Number of samples")
 
 
 def save_result(summary: RestorationSummary) -> str:
@@ -248,12 +247,13 @@ CLEARED = (None, None, None, "", None)
 def restoration(prior: str, *values: Any) -> Iterator[tuple[Any, ...]]:
     """Stream: the live estimate and the step (throttled); then slider, mean, std, figures, file.
 
-    ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), then method, sampler, steps,
-    samples, solver and solver iterations."""
-    controls, (method, sampler, steps, samples, solver, iterations) = values[:OBSERVATION_INPUTS], \
-        values[OBSERVATION_INPUTS:]
+    ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), then method, sampler, steps and
+    samples, then every method option control (:data:`METHOD_OPTIONS`)."""
+    controls, (method, sampler, steps, samples), option_values = (values[:OBSERVATION_INPUTS],
+                                                                  values[OBSERVATION_INPUTS:OBSERVATION_INPUTS + 4],
+                                                                  values[OBSERVATION_INPUTS + 4:])
     seed = controls[-2]
-    steps, samples, iterations = check_sampling(sampler, steps, samples, solver, iterations)
+    steps, samples = check_sampling(sampler, steps, samples)
     entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
     check_choice(method, entry.methods, f"method for {prior}")
     generated = method == "prior"
@@ -261,7 +261,7 @@ def restoration(prior: str, *values: Any) -> Iterator[tuple[Any, ...]]:
     seen = None if observation is None else observation_views(prior, observation)[1]
     bundle = REGISTRY.bundle(prior)
     frames = sampler_frames(bundle, observation, method, sampler, steps, samples, check_int(seed, 0, 2**31 - 1, "Seed"),
-                            PosteriorOptions(solver, iterations))
+                            chosen_options(method, option_values), entry.tuned)
     try:
         for frame in throttled(frames):
             live = enlarge(bundle.scaling.to_pixels(frame.estimate[0]).cpu())
@@ -307,10 +307,13 @@ def lane_note(lane: Lane, observation: Observation, summary: RestorationSummary 
     if summary is None:
         return f"{head}: {lane.latest.status()}"
     figures = summary.figures
-    parts = [f"{lane.steps} steps, {figures['seconds']:.2f} s"]
+    cost = method_cost(lane.method, lane.options, lane.steps)
+    parts = [f"{lane.steps} steps, {cost.network} network calls + {cost.vjps} VJPs a sample, {figures['seconds']:.2f} s"]
     if "psnr_mean" in figures:
-        parts.append(f"PSNR of the mean {figures['psnr_mean']:.2f} dB, SSIM {figures['ssim_mean']:.3f}")
-    parts.append(f"residual {figures['residual']:.2f}")
+        parts.append(f"PSNR of the mean {number(figures['psnr_mean'])} dB, SSIM {number(figures['ssim_mean'], 3)}")
+    if "coverage_90" in figures:
+        parts.append(f"90 % interval coverage {figures['coverage_90']:.0%}")
+    parts.append(f"residual {number(figures['residual'])}")
     return f"{head}: " + "; ".join(parts)
 
 
@@ -320,13 +323,17 @@ def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
     """Race 1-4 ``"method · prior"`` lanes on one observation and seed, each with several samples.
 
     ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), the :data:`LANES` lane choices,
-    then samples, steps and MMPS iterations. A lane whose model does not serve the corruption says so
+    samples, steps, whether the lanes get an equal cost instead of equal steps and that cost (network
+    calls + VJPs a sample), then every method option control (each lane runs its method with the
+    options set in the Restore tab). A lane whose model does not serve the corruption says so
     instead of stopping the race.
     """
     controls, settings = values[:OBSERVATION_INPUTS], values[OBSERVATION_INPUTS:]
     corruption, seed = controls[1], controls[-2]
-    choices, (samples, steps, iterations) = settings[:LANES], settings[LANES:]
-    steps, samples, iterations = check_sampling(DEFAULT_SAMPLER, steps, samples, "gmres", iterations)
+    choices, (samples, steps, equal_cost, budget), option_values = (settings[:LANES], settings[LANES:LANES + 4],
+                                                                    settings[LANES + 4:])
+    steps, samples = check_sampling(DEFAULT_SAMPLER, steps, samples)
+    budget = check_int(budget, 3, 100 * APP_MAX_STEPS, "Cost budget") if equal_cost else None
     seed = check_int(seed, 0, 2**31 - 1, "Seed")
     lanes, notes, observations = [], [""] * LANES, {}
     for slot, choice in enumerate(choices):
@@ -338,9 +345,11 @@ def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
                 ", ".join(operator_title(n) for n in REGISTRY.entry(prior).operators)
             continue
         observations[slot] = make_observation(prior, *controls)
-        frames = sampler_frames(REGISTRY.bundle(prior), observations[slot], method, DEFAULT_SAMPLER, steps, samples,
-                                seed, PosteriorOptions("gmres", iterations))
-        lanes.append((slot, Lane(prior, method, steps, frames)))
+        options = chosen_options(method, option_values)
+        lane_steps = steps if budget is None else steps_for_budget(method, options, budget)
+        frames = sampler_frames(REGISTRY.bundle(prior), observations[slot], method, DEFAULT_SAMPLER, lane_steps,
+                                samples, seed, options, REGISTRY.entry(prior).tuned)
+        lanes.append((slot, Lane(prior, method, lane_steps, frames, options)))
     if not lanes:
         raise InputError("Choose at least one method that restores this corruption")
     first_slot, first_lane = lanes[0]
@@ -526,7 +535,7 @@ def prior_controls(prior: str) -> tuple[Any, ...]:
     entry = REGISTRY.entry(prior)
     start = starting_point(entry)
     return (gr.update(choices=[(operator_title(n) + f" ({n})", n) for n in entry.operators], value=start.corruption),
-            gr.update(choices=list(entry.methods), value=start.method), prior_words(prior),
+            gr.update(choices=[method_label(m) for m in entry.methods], value=start.method), prior_words(prior),
             *level_updates(start.corruption, start.amount))
 
 
@@ -534,9 +543,32 @@ def corruption_controls(corruption: str) -> tuple[Any, ...]:
     return gr.update(visible=corruption == "user-mask"), *level_updates(corruption)
 
 
-def method_controls(method: str) -> tuple[Any, Any]:
-    solver_visible = gr.update(visible=method in SOLVER_METHODS)
-    return solver_visible, solver_visible
+def method_label(method: str) -> tuple[str, str]:
+    return f"{method}: {METHODS[method]['summary']}", method
+
+
+def option_control(option: dict[str, Any]) -> gr.components.Component:
+    """The control of one posterior-method option, from its description (type, bounds, choices, help)."""
+    label = option["name"].replace("_", " ")
+    info = option["help"] + (f" (empty: {option['unset']})" if option.get("unset") else "")
+    if option["choices"]:
+        return gr.Radio(list(option["choices"]), value=option["default"], label=label, info=info)
+    if option["type"] == "bool":
+        return gr.Checkbox(value=option["default"], label=label, info=info)
+    low, high = option["min"], option["max"]
+    if option["type"] == "int" and low is not None and high is not None and high - low <= 64:
+        return gr.Slider(low, high, value=option["default"], step=1, label=label, info=info)
+    return gr.Number(option["default"], label=label, info=info, minimum=low, maximum=high,
+                     precision=0 if option["type"] == "int" else None)
+
+
+def method_controls(method: str) -> list[Any]:
+    """Show the chosen method's option group, hide the others."""
+    return [gr.update(visible=name == method) for name in OPTION_METHODS]
+
+
+#: the methods that have options, each with a group of controls
+OPTION_METHODS = list(dict.fromkeys(name for name, _ in METHOD_OPTIONS))
 
 
 def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
@@ -545,7 +577,8 @@ def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
         return {}
     start = starting_point(REGISTRY.entry(prior))
     controls = observation_controls(image, start.corruption, start.amount)
-    *_, last = restoration(prior, *controls, start.method, DEFAULT_SAMPLER, DEFAULT_STEPS, DEFAULT_SAMPLES, "gmres", 1)
+    *_, last = restoration(prior, *controls, start.method, DEFAULT_SAMPLER, DEFAULT_STEPS, DEFAULT_SAMPLES,
+                           *method_option_values())
     clean, seen = corrupt(prior, *controls)
     names = ("live", "status", "slider", "mean", "std", "metrics", "download")
     result = dict(zip(names, last)) | {"clean": clean, "seen": seen}
@@ -599,18 +632,20 @@ def build_demo() -> gr.Blocks:
                                               format="png", interactive=False)
                         observation_view = gr.Image(shown.get("seen"), label="Observation: what the model sees "
                                                     "(blue = missing)", format="png", interactive=False)
-                    method = gr.Dropdown(list(REGISTRY.entry(first).methods) if first else [],
-                                         value=start.method if start else None, label="Method "
-                                         "(mmps / dps: posterior sampling; conditional: DiffEM; prior: new images)",
+                    method = gr.Dropdown([method_label(m) for m in REGISTRY.entry(first).methods] if first else [],
+                                         value=start.method if start else None, label="Method",
                                          allow_custom_value=True)
                     with gr.Row():
                         sampler = gr.Dropdown(sorted(SAMPLERS), value=DEFAULT_SAMPLER, label="Sampler",
                                               allow_custom_value=True)
                         steps = gr.Number(DEFAULT_STEPS, precision=0, label=f"Steps (1-{APP_MAX_STEPS})")
                         samples = gr.Slider(1, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1, label="Samples")
-                    with gr.Row():
-                        solver = gr.Radio(["gmres", "cg"], value="gmres", label="MMPS solver")
-                        iterations = gr.Slider(1, 10, value=1, step=1, label="Solver iterations")
+                    option_groups, option_inputs = [], []
+                    for name in OPTION_METHODS:
+                        with gr.Accordion(f"{name} options ({METHODS[name]['source']})", open=False,
+                                          visible=start is not None and name == start.method) as group:
+                            option_inputs += [option_control(o) for m, o in METHOD_OPTIONS if m == name]
+                        option_groups.append(group)
                     with gr.Row():
                         restore_button = gr.Button("Restore", variant="primary")
                         stop_button = gr.Button("Stop", variant="stop")
@@ -634,8 +669,12 @@ def build_demo() -> gr.Blocks:
                                      allow_custom_value=True) for i, value in enumerate(default_lanes())]
             with gr.Row():
                 compare_samples = gr.Slider(1, 8, value=4, step=1, label="Samples per method")
-                compare_steps = gr.Number(DEFAULT_STEPS, precision=0, label="Steps")
-                compare_iterations = gr.Slider(1, 10, value=1, step=1, label="MMPS iterations")
+                compare_steps = gr.Number(DEFAULT_STEPS, precision=0, label="Steps (equal steps)")
+                equal_cost = gr.Checkbox(True, label="Equal cost", info="match network calls + VJPs, not steps")
+                budget = gr.Number(method_cost("mmps", None, DEFAULT_STEPS).total, precision=0,
+                                   label="Cost a sample (network calls + VJPs)")
+            gr.Markdown("Each method runs with the options set for it in the Restore tab (DPS's step size, "
+                        "when left empty, is the one tuned for the prior and the corruption).")
             with gr.Row():
                 compare_button = gr.Button("Compare", variant="primary")
                 compare_stop = gr.Button("Stop", variant="stop")
@@ -690,17 +729,17 @@ def build_demo() -> gr.Blocks:
             gallery.select(pick_example, None, image, api_name=False)
         prior.change(prior_controls, prior, [corruption, method, prior_info, *levels], api_name=False)
         corruption.change(corruption_controls, corruption, [editor_group, *levels], api_name=False)
-        method.change(method_controls, method, [solver, iterations], api_name=False)
+        method.change(method_controls, method, option_groups, api_name=False)
         image.change(editor_with_picture, [prior, image], editor, api_name=False)
         gr.on([image.change, prior.change, corruption.change, *[level.release for level in levels], sigma_y.change,
                seed.change, editor.change], preview, corrupt_inputs, views, api_name="observe", show_progress="hidden")
         restore_event = restore_button.click(
-            restore, corrupt_inputs + [method, sampler, steps, samples, solver, iterations],
+            restore, corrupt_inputs + [method, sampler, steps, samples, *option_inputs],
             [live, status, *results], api_name="restore", concurrency_limit=2, show_progress="hidden")
         stop_button.click(stopped, None, status, cancels=[restore_event], api_name=False)
         compare_event = compare_button.click(
-            compare, [*corrupt_inputs[1:], *lanes, compare_samples, compare_steps,
-                      compare_iterations], [compare_clean, compare_seen, *lane_pictures, *lane_notes],
+            compare, [*corrupt_inputs[1:], *lanes, compare_samples, compare_steps, equal_cost, budget,
+                      *option_inputs], [compare_clean, compare_seen, *lane_pictures, *lane_notes],
             api_name="compare", concurrency_limit=2, show_progress="hidden")
         compare_stop.click(stopped, None, compare_status, cancels=[compare_event], api_name=False)
         form = [run_name, train_method, train_data, train_corruption, train_laps, train_steps, train_observations,

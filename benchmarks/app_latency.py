@@ -40,10 +40,10 @@ from gradio_client import handle_file  # noqa: E402
 
 import app  # noqa: E402
 from diffem.app.catalog import best_learned_prior, starting_point  # noqa: E402
-from diffem.app.controls import observation_controls  # noqa: E402
+from diffem.app.controls import method_option_values, observation_controls  # noqa: E402
 from diffem.app.stream import FRAME_INTERVAL, Lane, race, sampler_frames  # noqa: E402
 from diffem.em.processes import free_local_port  # noqa: E402
-from diffem.posterior import PosteriorOptions  # noqa: E402
+from diffem.posterior import method_cost, steps_for_budget  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "app-latency.json"
 TARGETS = {"first_frame_s": 0.5, "restore_s": 3.0, "overhead": 0.10}
@@ -60,6 +60,7 @@ class Defaults:
         self.start = starting_point(best)
         self.image = Path(app.examples()[0][0])
         self.lanes = [lane for lane in app.default_lanes() if lane]
+        self.budget = method_cost("mmps", None, app.DEFAULT_STEPS).total  # the Compare tab's default equal cost
 
     def restore_args(self) -> tuple[object, ...]:
         return restoration_args(self.prior, self.image, app.DEFAULT_STEPS, app.DEFAULT_SAMPLES, self.start.method,
@@ -68,7 +69,7 @@ class Defaults:
     def compare_args(self) -> tuple[object, ...]:
         lanes = (self.lanes + [""] * app.LANES)[:app.LANES]
         return (*observation_controls(handle_file(str(self.image)), self.start.corruption, self.start.amount), *lanes,
-                COMPARE_SAMPLES, app.DEFAULT_STEPS, 1)
+                COMPARE_SAMPLES, app.DEFAULT_STEPS, True, self.budget, *method_option_values())
 
     def observation(self, prior: str) -> object:
         controls = observation_controls(str(self.image), self.start.corruption, self.start.amount)
@@ -108,7 +109,7 @@ def bare_restoration(defaults: Defaults) -> dict[str, float]:
     observation = defaults.observation(defaults.prior)
     begin = time.perf_counter()
     for _ in sampler_frames(bundle, observation, defaults.start.method, app.DEFAULT_SAMPLER, app.DEFAULT_STEPS,
-                            app.DEFAULT_SAMPLES, 0, PosteriorOptions()):
+                            app.DEFAULT_SAMPLES, 0, None, app.REGISTRY.entry(defaults.prior).tuned):
         pass
     return {"bare_restore_s": time.perf_counter() - begin}
 
@@ -128,9 +129,10 @@ def bare_comparison(defaults: Defaults) -> dict[str, float]:
     lanes = []
     for choice in defaults.lanes:
         method, _, prior = choice.partition(" · ")
+        steps = steps_for_budget(method, None, defaults.budget)
         frames = sampler_frames(app.REGISTRY.bundle(prior), defaults.observation(prior), method, app.DEFAULT_SAMPLER,
-                                app.DEFAULT_STEPS, COMPARE_SAMPLES, 0, PosteriorOptions())
-        lanes.append(Lane(prior, method, app.DEFAULT_STEPS, frames))
+                                steps, COMPARE_SAMPLES, 0, None, app.REGISTRY.entry(prior).tuned)
+        lanes.append(Lane(prior, method, steps, frames))
     for _ in race(lanes, interval=float("inf")):
         pass
     return {"bare_compare_s": time.perf_counter() - begin}
@@ -205,7 +207,8 @@ def report(medians: dict[str, float], defaults: Defaults, rounds: int, quality: 
              f"order). Defaults: prior `{defaults.prior}`, example `{defaults.image.name}`, "
              f"{defaults.start.corruption} {defaults.start.amount}, {defaults.start.method} "
              f"({app.DEFAULT_SAMPLER}, {app.DEFAULT_STEPS} steps, {app.DEFAULT_SAMPLES} samples, GMRES k = 1); "
-             f"comparison: {' vs '.join(defaults.lanes)}, {COMPARE_SAMPLES} samples each.", "",
+             f"comparison: {' vs '.join(defaults.lanes)}, {COMPARE_SAMPLES} samples each, at an equal cost of "
+             f"{defaults.budget} network calls + VJPs a sample.", "",
              "| figure | served | bare sampler | overhead | target |", "|---|---:|---:|---:|---|",
              f"| time to the first streamed frame | {medians['first_frame_s']:.2f} s | | | < 0.5 s: "
              f"{verdict(medians['first_frame_s'], TARGETS['first_frame_s'])} |",

@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diffem.app.controls import observation_controls  # noqa: E402
+from diffem.app.controls import method_option_values, observation_controls  # noqa: E402
 
 
 @dataclass
@@ -128,7 +128,7 @@ def restoration_args(prior: str, image: Path, steps: int, samples: int, method: 
                      corruption: str = "mask", level: float = 0.75) -> tuple[object, ...]:
     """The ``/restore`` endpoint's arguments for one example picture."""
     return (prior, *observation_controls(handle_file(str(image)), corruption, level), method, sampler, steps, samples,
-            "gmres", 1)
+            *method_option_values(method))
 
 
 def new_client(url: str) -> Client:

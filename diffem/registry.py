@@ -1,9 +1,9 @@
 r"""The registry of installed priors: what each bundle is and what it can be used with.
 
 Bundles are found in a folder (``checkpoints/``: every sub-folder with a ``diffem.json``) and,
-optionally, Hugging Face Hub repo ids. Each entry says which posterior methods apply
-(``mmps``/``dps``/``prior`` for unconditional and Gaussian priors, ``conditional`` for DiffEM
-models) and which operators (any image operator for a prior; the operators a conditional model
+optionally, Hugging Face Hub repo ids. Each entry says which posterior methods apply (every
+registered method that needs an unconditional prior, ``mmps``, ``dps``, ``pigdm``... and ``prior``,
+for unconditional and Gaussian priors; ``conditional`` for DiffEM models) and which operators (any image operator for a prior; the operators a conditional model
 was trained for). Names are the only handles the app and CLI accept, so no path ever comes from
 a user.
 """
@@ -19,10 +19,8 @@ import torch
 
 from .bundle import BundleError, PriorBundle, list_bundles, read_bundle_config, resolve_bundle_folder
 from .operators import OPERATORS, served_operators
+from .posterior import methods_for
 from .tuning import read_tuned
-
-UNCONDITIONAL_METHODS = ("mmps", "dps", "prior")
-
 
 @dataclass
 class PriorEntry:
@@ -41,7 +39,9 @@ class PriorEntry:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return ("conditional",) if self.kind == "conditional" else UNCONDITIONAL_METHODS
+        """The registered posterior methods this model serves, in menu order (every unconditional
+        sampler for a prior, ``conditional`` for a DiffEM model)."""
+        return methods_for(self.kind)
 
     @property
     def operators(self) -> list[str]:

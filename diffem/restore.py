@@ -2,22 +2,23 @@ r"""Restoring one image: corrupt (or take a given observation), draw posterior s
 
 With samples ``x^(1..S) ~ q(x | y)`` the restoration is their mean, and the per-pixel standard
 deviation over the samples shows where the posterior is uncertain. Estimates are clamped to the
-data range at every step.
+data range at every step (the posterior denoiser's own clamp, :func:`diffem.posterior.make_posterior`),
+and options left unset (DPS's ``zeta``) take the values tuned for the prior (``tuned``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from .bundle import PriorBundle
-from .denoisers.clamped import ClampedDenoiser
 from .operators import LinearOperator
-from .posterior import PosteriorOptions, make_posterior
+from .posterior import make_posterior
 from .rng import make_generator
 from .samplers import SamplerStep, make_sampler
 
@@ -48,16 +49,18 @@ def observe(clean: Tensor, operator: LinearOperator, seed: int) -> tuple[Tensor,
 
 def iterate_restoration(bundle: PriorBundle, y: Tensor | None, operator: LinearOperator | None, method: str,
                         samples: int = 1, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
-                        options: PosteriorOptions = PosteriorOptions()) -> Iterator[SamplerStep]:
-    """Stream the sampler's steps for ``samples`` posterior draws at once (a batch)."""
+                        options: Any = None, tuned: Mapping[str, Any] | None = None) -> Iterator[SamplerStep]:
+    """Stream the sampler's steps for ``samples`` posterior draws at once (a batch); ``options`` are the
+    method's (its ``Options``, a mapping, None or :class:`PosteriorOptions`)."""
     device = bundle.device
     if samples < 1:
         raise ValueError(f"the number of samples must be at least 1, got {samples}")
     if y is not None and operator is not None:
         y = y.to(device).expand(samples, *y.shape[1:])
         operator = operator.to(device)
-    denoiser = ClampedDenoiser(make_posterior(bundle, method, operator, y, options), bundle.scaling.low,
-                               bundle.scaling.high)
+    # the posterior denoiser itself goes to the sampler: a method that acts on the state (DPS, DAPS)
+    # does so through its own ``transition``, which a wrapper would hide
+    denoiser = make_posterior(bundle, method, operator, y, options, tuned=tuned)
     generator = make_generator(seed, device)
     chosen = make_sampler(sampler, bundle.schedule, steps)
     yield from chosen.iterate(denoiser, (samples, *bundle.event_shape), generator=generator, device=device)
@@ -65,10 +68,10 @@ def iterate_restoration(bundle: PriorBundle, y: Tensor | None, operator: LinearO
 
 def restore(bundle: PriorBundle, y: Tensor | None, operator: LinearOperator | None, method: str,
             samples: int = 1, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
-            options: PosteriorOptions = PosteriorOptions()) -> Restoration:
+            options: Any = None, tuned: Mapping[str, Any] | None = None) -> Restoration:
     start = time.perf_counter()
     step = None
-    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options):
+    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options, tuned):
         pass
     assert step is not None
     observation = y if y is not None else torch.zeros(0)

@@ -16,7 +16,7 @@ import app
 from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
-from diffem.app.controls import observation_controls
+from diffem.app.controls import method_option_values, observation_controls
 
 SIZE = 16
 
@@ -72,7 +72,7 @@ def restore_args(image: str | None, prior: str = "gauss", method: str = "mmps", 
                  editor: object = None) -> tuple[object, ...]:
     picture = handle_file(image) if image else None
     return (prior, *controls(picture, corruption, editor=editor), method, sampler, steps, samples,
-            "gmres", 1)
+            *method_option_values(method))
 
 
 def test_restoration_streams_every_step_then_the_result(client: Client, picture: str) -> None:
@@ -104,7 +104,8 @@ def test_conditional_sampling_and_compare(client: Client, picture: str) -> None:
                                  api_name="/restore"))
     assert "done" in outputs[-1][1]
     lanes = ("mmps · gauss", "conditional · cond", "dps · unet", "")
-    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 3, 6, 1, api_name="/compare"))
+    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 3, 6, False, 13, *method_option_values(),
+                                api_name="/compare"))
     clean, seen, *rest = frames[-1]
     pictures, notes = rest[:4], rest[4:]
     assert Path(clean).is_file() and Path(seen).is_file()
@@ -115,7 +116,8 @@ def test_conditional_sampling_and_compare(client: Client, picture: str) -> None:
 
 def test_compare_skips_a_model_that_does_not_serve_the_corruption(client: Client, picture: str) -> None:
     frames = list(client.submit(*controls(handle_file(picture), "blur", 1.5), "mmps · gauss",
-                                "conditional · cond", "", "", 2, 3, 1, api_name="/compare"))
+                                "conditional · cond", "", "", 2, 3, False, 7, *method_option_values(),
+                                api_name="/compare"))
     notes = frames[-1][6:]
     assert "PSNR" in notes[0] and "skipped" in notes[1] and "random pixels missing" in notes[1]
 
@@ -224,3 +226,22 @@ def test_a_drawn_mask_and_an_uploaded_observation(client: Client, picture: str, 
     assert "clean image is unknown" in list(client.submit(*uploaded, api_name="/restore"))[-1][5]
     with pytest.raises(Exception, match="Draw on the mask canvas"):
         client.predict(*restore_args(picture, steps=3, samples=1, corruption="user-mask"), api_name="/restore")
+
+
+def test_an_equal_cost_race_gives_cheaper_methods_more_steps_and_says_what_each_cost(client: Client,
+                                                                                      picture: str) -> None:
+    lanes = ("mmps · gauss", "conditional · cond", "", "")
+    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 2, 64, True, 13, *method_option_values(),
+                                api_name="/compare"))
+    notes = frames[-1][6:]
+    assert "5 steps, 6 network calls + 6 VJPs a sample" in notes[0]  # MMPS k = 1: a call and a VJP a step, final too
+    assert "12 steps, 13 network calls + 0 VJPs a sample" in notes[1]
+    assert "90 % interval coverage" in notes[0]
+
+
+@pytest.mark.parametrize("method", ["pigdm", "ddnm", "diffpir", "daps", "dps"])
+def test_every_registered_sampler_restores_from_the_page_with_its_generated_options(client: Client, picture: str,
+                                                                                    method: str) -> None:
+    final = list(client.submit(*restore_args(picture, method=method, steps=3), api_name="/restore"))[-1]
+    assert "done: 3 steps" in final[1] and "PSNR of the mean" in final[5]
+    assert {m for m, _ in app.METHOD_OPTIONS} >= {"mmps", "dps", method}

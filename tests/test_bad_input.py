@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from diffem.app.controls import observation_controls
+from diffem.app.controls import method_option_values, observation_controls
 from test_app import client, picture, shirt  # noqa: F401  (the served app and a small test picture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +32,9 @@ def args(image: object, prior: str = "gauss", corruption: str = "mask", amount: 
          seed: object = 0, editor: object = None, method: str = "mmps", sampler: str = "ddpm", steps: object = 3,
          samples: object = 1, solver: str = "gmres", iterations: object = 1) -> Args:
     upload = handle_file(image) if isinstance(image, (str, Path)) and Path(image).is_file() else image
+    options = method_option_values("mmps", solver=solver, iterations=iterations)
     return (prior, *observation_controls(upload, corruption, amount, sigma_y, seed, editor), method, sampler, steps,
-            samples, solver, iterations)
+            samples, *options)
 
 
 def png_claiming(width: int, height: int) -> bytes:

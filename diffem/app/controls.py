@@ -1,10 +1,12 @@
-"""The observation controls every endpoint of the page takes, in one order.
+"""The controls every endpoint of the page takes, in one order: the observation's and the methods'.
 
 Each operator with a level (``mask``'s ``ratio``, ``blur``'s ``kernel_sigma``...) has a slider of its
 own, whose range, step and default come from the operator class (:meth:`spec_parameter`): a new
 operator gets its own control without an edit here. Endpoints take, after the prior: the picture,
 the corruption, one level per :data:`LEVEL_OPERATORS` entry, the noise sigma, the seed and the
-mask editor.
+mask editor. Likewise every option of every posterior method (MMPS's solver and iterations, DPS's
+``zeta``...) has a control of its own, generated from the method's ``Options`` dataclass
+(:func:`diffem.posterior.describe_posterior_methods`): :data:`METHOD_OPTIONS` fixes their order.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..operators import OPERATORS
+from ..posterior import describe_posterior_methods
 from .catalog import operator_title
 from .inputs import check_float
 
@@ -37,3 +40,29 @@ def chosen_level(corruption: str, levels: Sequence[Any]) -> float | None:
         return None
     value = levels[LEVEL_OPERATORS.index(corruption)]
     return check_float(value, parameter.low, parameter.high, f"{operator_title(corruption)} ({parameter.name})")
+
+
+#: ``(method, option description)`` for every option of every posterior method, in menu order
+METHOD_OPTIONS = [(method, option) for method, described in describe_posterior_methods().items()
+                  for option in described["options"]]
+
+
+def method_option_values(method: str | None = None, **chosen: Any) -> list[Any]:
+    """Every method option control's value: defaults, with ``chosen`` for ``method``'s own options."""
+    unknown = set(chosen) - {o["name"] for m, o in METHOD_OPTIONS if m == method}
+    if unknown:
+        raise ValueError(f"{method} has no option(s) {', '.join(sorted(unknown))}")
+    return [chosen.get(option["name"], option["default"]) if name == method else option["default"]
+            for name, option in METHOD_OPTIONS]
+
+
+def chosen_options(method: str, values: Sequence[Any]) -> dict[str, Any]:
+    """``method``'s options from all the option controls' values (whole numbers back to ``int``)."""
+    options = {}
+    for (name, option), value in zip(METHOD_OPTIONS, values, strict=True):
+        if name != method:
+            continue
+        if option["type"] == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        options[option["name"]] = value
+    return options

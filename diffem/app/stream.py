@@ -11,14 +11,14 @@ each is timed under the same load, and reports each one's own sampler seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..bundle import PriorBundle
-from ..posterior import PosteriorOptions
 from ..restore import iterate_restoration
 from .observation import Observation
 
@@ -44,13 +44,15 @@ class Frame:
 
 
 def sampler_frames(bundle: PriorBundle, observation: Observation | None, method: str, sampler: str, steps: int,
-                   samples: int, seed: int, options: PosteriorOptions) -> Iterator[Frame]:
-    """Every sampler step as a :class:`Frame` (no throttling); ``observation`` None draws from the prior."""
+                   samples: int, seed: int, options: Any = None,
+                   tuned: Mapping[str, Any] | None = None) -> Iterator[Frame]:
+    """Every sampler step as a :class:`Frame` (no throttling); ``observation`` None draws from the prior;
+    ``options`` are the method's, ``tuned`` the prior's tuned options (:mod:`diffem.tuning`)."""
     y = None if observation is None else observation.y
     operator = None if observation is None else observation.operator
     seconds = 0.0
     started = time.perf_counter()
-    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options):
+    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options, tuned):
         seconds += time.perf_counter() - started
         yield Frame(step.index, steps, step.denoised.detach(), seconds, step.final)
         started = time.perf_counter()  # the consumer's time (encoding, sending) is not the sampler's
@@ -74,6 +76,7 @@ class Lane:
     method: str
     steps: int
     frames: Iterator[Frame]
+    options: Any = None
     latest: Frame | None = None
     done: bool = False
 

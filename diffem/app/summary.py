@@ -2,7 +2,9 @@ r"""The summary of a restoration, shared by the app and the CLI.
 
 From posterior samples ``x^(1..S)`` of one observation: the mean (the restoration), the per-pixel
 standard deviation (where the posterior is unsure; it needs ``S >= 2``), PSNR/SSIM against the
-clean image when it is known, and always the normalised residual
+clean image when it is known, with the calibration of the samples (coverage of their central
+50 % / 90 % intervals, CRPS, spread-skill ratio: :func:`diffem.metrics.calibration`), and always
+the normalised residual
 ``||y - A x|| / (sigma_y sqrt(m))`` averaged over samples (``m`` observed values): near 1 when a
 sample explains the observation as well as its noise allows, far above 1 when it ignores ``y``.
 """
@@ -13,11 +15,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from ..bundle import PriorBundle
-from ..metrics import psnr, ssim
+from ..metrics import calibration, normalised_residual, psnr, ssim
 from .observation import Observation
 
 
@@ -40,6 +41,11 @@ class RestorationSummary:
             lines.append(f"PSNR of the mean: **{number(figures['psnr_mean'])} dB**, SSIM {number(figures['ssim_mean'], 3)} "
                          f"(the observation as it is: {number(figures['psnr_observation'])} dB)")
             lines.append(f"PSNR of single samples: {number(figures['psnr_single'])} dB on average")
+            if "coverage_90" in figures:
+                lines.append(f"Calibration: the clean pixel lies inside the samples' central 50 % / 90 % range "
+                             f"{figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time "
+                             f"(ideal: 50 % / 90 %); CRPS {figures['crps']:.3f}, spread/error "
+                             f"{figures['spread_skill']:.2f} (ideal 1)")
         elif figures.get("observed"):
             lines.append("The clean image is unknown (an observation was uploaded): no PSNR/SSIM.")
         if "residual" in figures:
@@ -52,19 +58,6 @@ class RestorationSummary:
 def number(value: float | None, digits: int = 2) -> str:
     """A figure for the page; None stands for a value that is not finite (a PSNR of an exact match)."""
     return "∞" if value is None else f"{value:.{digits}f}"
-
-
-def normalised_residual(y: Tensor, operator: Any, samples: Tensor, sigma_y: float) -> Tensor:
-    """``||y - A x^(s)|| / (sigma_y sqrt(m))`` for each sample (model scale), ``m`` the observed values."""
-    fitted = operator.forward(samples)
-    support = operator.noise_support(fitted)
-    difference = y.expand_as(fitted) - fitted
-    if support is None:
-        observed = torch.full((samples.shape[0],), float(difference[0].numel()), device=samples.device)
-    else:
-        difference = difference * support
-        observed = support.expand_as(difference).flatten(1).sum(dim=1).clamp_min(1)
-    return difference.flatten(1).norm(dim=1) / (sigma_y * observed.sqrt())
 
 
 def summarise(bundle: PriorBundle, observation: Observation | None, samples: Tensor, seconds: float,
@@ -80,7 +73,7 @@ def summarise(bundle: PriorBundle, observation: Observation | None, samples: Ten
                                "observed": observation is not None}
     if observation is not None:
         operator = observation.operator.to(samples.device)
-        residual = normalised_residual(observation.y.to(samples.device), operator, samples.detach(), operator.sigma_y)
+        residual = normalised_residual(samples.detach(), observation.y.to(samples.device), operator)
         figures["residual"] = float(residual.mean())
         if observation.clean is not None and len(bundle.event_shape) == 3:
             clean = observation.clean[None]
@@ -89,6 +82,8 @@ def summarise(bundle: PriorBundle, observation: Observation | None, samples: Ten
             figures["psnr_single"] = float(psnr(pixels, clean.expand_as(pixels)).mean())
             seen = bundle.scaling.to_pixels(observation.operator.preview(observation.y.cpu()))
             figures["psnr_observation"] = float(psnr(seen[:1], clean))
+            if pixels.shape[0] > 1:
+                figures |= calibration(pixels[:, None], clean)
     for key, value in figures.items():
         if isinstance(value, float) and not math.isfinite(value):
             figures[key] = None
