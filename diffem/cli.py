@@ -225,12 +225,38 @@ def add_common_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
+#: commands that take a posterior method's own options (``--METHOD-OPTION``), parsed once torch is loaded
+METHOD_OPTION_COMMANDS = ("restore", "eval")
+
+
 def add_posterior_options(parser: argparse.ArgumentParser) -> None:
     add_registry_choice(parser, "--method", posterior_method_names, ("mmps", "dps", "conditional"),
                         "posterior method (conditional: a DiffEM conditional model)", default="mmps")
-    parser.add_argument("--solver", default="gmres", choices=["cg", "gmres"], help="MMPS solver")
-    parser.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
-    parser.add_argument("--zeta", type=positive_float, default=1.0, help="DPS step size")
+    parser.epilog = ("Each method's options are flags --METHOD-OPTION, generated from its options dataclass, e.g.\n"
+                     "--mmps-iterations 3, --mmps-solver cg, --dps-zeta 10 (unset: the value tuned for the prior).\n"
+                     f"`{program_name()} methods` lists every method with its options and their defaults.")
+
+
+def method_options(args: argparse.Namespace, extra: Sequence[str]) -> Any:
+    """The chosen method's ``Options`` from the ``--METHOD-OPTION`` flags left over by the light parser."""
+    from .guidance import POSTERIORS
+    from .guidance.options import add_option_arguments
+    from .posterior import posterior_options_from_args
+
+    parser = Parser(prog=f"{program_name()} {args.command}", add_help=False)
+    for name, cls in POSTERIORS.items():
+        add_option_arguments(parser, name, cls.Options)
+    given = parser.parse_args(list(extra))
+    foreign = sorted(flag for flag in extra if flag.startswith("--") and not flag.startswith(f"--{args.method}-"))
+    if foreign:
+        raise UsageError(f"{foreign[0].split('=')[0]} is not an option of --method {args.method}")
+    return posterior_options_from_args(given, args.method)
+
+
+def add_methods(commands: Any) -> None:
+    add_subcommand(commands, "methods", "list the posterior methods and their options (JSON)",
+                   "Every registered posterior method: what it is, its source, the model it needs, the cost\n"
+                   "of a step, and its options with their flags and defaults.")
 
 
 def add_subcommand(commands: Any, name: str, help: str, description: str) -> Parser:
@@ -383,7 +409,8 @@ def build_parser() -> Parser:
                     epilog=f"`{program_name()} COMMAND --help` lists a command's options.\n"
                            "Bad arguments: one line, exit code 2; file-system errors: one line, exit code 1.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    for add in (add_make_observations, add_train, add_train_features, add_sample, add_restore, add_eval, add_space):
+    for add in (add_make_observations, add_train, add_train_features, add_sample, add_restore, add_eval, add_methods,
+                add_space):
         add(commands)
     return parser
 
@@ -514,11 +541,18 @@ def restoration_observation(args: argparse.Namespace, bundle: PriorBundle) -> An
     return take_corrupted_picture(bundle, picture, OPERATORS["user-mask"](sigma_y=args.sigma_y, mask=mask))
 
 
+def tuned_options(prior: str) -> dict[str, Any]:
+    """The options tuned for this prior (``tuned.json`` in its folder, local or the Hub cache's)."""
+    from .bundle import resolve_bundle_folder
+    from .tuning import read_tuned
+
+    return read_tuned(resolve_bundle_folder(prior))
+
+
 def command_restore(args: argparse.Namespace) -> None:
     from .app.observation import observation_picture
     from .app.summary import summarise
     from .imaging import tensor_to_image
-    from .posterior import PosteriorOptions
     from .restore import restore
 
     if args.mask is not None and args.corruption is not None:
@@ -528,8 +562,7 @@ def command_restore(args: argparse.Namespace) -> None:
     bundle = load_prior(args.prior, args.device)
     observation = restoration_observation(args, bundle)
     result = restore(bundle, observation.y, observation.operator, args.method, samples=args.samples, steps=args.steps,
-                     sampler=args.sampler, seed=args.seed,
-                     options=PosteriorOptions(args.solver, args.iterations, args.zeta))
+                     sampler=args.sampler, seed=args.seed, options=args.options, tuned=tuned_options(args.prior))
     summary = summarise(bundle, observation, result.samples, result.seconds, args.steps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -545,6 +578,17 @@ def command_restore(args: argparse.Namespace) -> None:
     print(json.dumps({"method": args.method, **summary.figures, "out": str(out)}))
 
 
+def command_methods(args: argparse.Namespace) -> None:
+    from .guidance.options import flag_name
+    from .posterior import describe_posterior_methods
+
+    described = describe_posterior_methods()
+    for method, entry in described.items():
+        for option in entry["options"]:
+            option["flag"] = flag_name(method, option["name"])
+    print(json.dumps(described, indent=2))
+
+
 def command_space(args: argparse.Namespace) -> None:
     from .space import run
 
@@ -555,7 +599,6 @@ def command_eval(args: argparse.Namespace) -> None:
     from .data.observations import load_observation_set
     from .evaluation import evaluate_posterior, evaluate_prior
     from .features import load_feature_net
-    from .posterior import PosteriorOptions
 
     test = load_observation_set(args.observations, "test")
     if args.count > len(test):
@@ -565,7 +608,7 @@ def command_eval(args: argparse.Namespace) -> None:
     if args.count > 0:
         report["posterior"] = evaluate_posterior(
             bundle, test, args.method, args.count, args.samples, args.steps, args.sampler, args.seed,
-            args.batch_size, PosteriorOptions(args.solver, args.iterations, args.zeta))
+            args.batch_size, args.options, tuned_options(args.prior))
     if args.prior_samples > 0:
         features = load_feature_net(args.feature_net, bundle.device) if args.feature_net else None
         report["prior_quality"] = evaluate_prior(bundle, test, args.prior_samples, args.steps, args.sampler, args.seed,
@@ -576,14 +619,19 @@ def command_eval(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "make-observations": command_make_observations, "train": command_train,
     "train-features": command_train_features, "sample": command_sample,
-    "restore": command_restore, "eval": command_eval, "space": command_space}
+    "restore": command_restore, "eval": command_eval, "space": command_space, "methods": command_methods}
 
 
 def run(argv: Sequence[str] | None) -> None:
     """Parse, check the outputs (no heavy import so far), check registry names, then run the command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in METHOD_OPTION_COMMANDS:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     check_outputs(args)
     check_registry_choices(args)
+    if args.command in METHOD_OPTION_COMMANDS:
+        args.options = method_options(args, extra)
     COMMANDS[args.command](args)
 
 

@@ -108,6 +108,36 @@ def test_sample_restore_and_eval(trained: Path, image_folder: Path, capsys: pyte
     assert report["prior_quality"]["frechet_pixels"] > 0
 
 
+def test_method_options_are_flags_generated_from_each_method(trained: Path, image_folder: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    prior = trained / "run" / "laps" / "lap-0001" / "prior"
+    base = ["restore", "--prior", str(prior), "--image", str(image_folder / "img00.png"), "--corruption", "mask:0.5",
+            "--samples", "2", "--steps", "2", "--out", str(tmp_path / "o"), "--device", "cpu"]
+    capsys.readouterr()
+    assert main([*base, "--method", "dps", "--dps-zeta", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "dps"
+    assert main([*base, "--method", "pigdm", "--pigdm-data-variance", "0.5"]) == 0
+    capsys.readouterr()
+    for extra, message in ((["--method", "mmps", "--dps-zeta", "3"], "--dps-zeta is not an option of --method mmps"),
+                           (["--mmps-iterations", "0"], "--mmps-iterations"),
+                           (["--mmps-solver", "lu"], "invalid choice"), (["--bogus", "1"], "unrecognized")):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert main(["sample", "--prior", str(prior), "--out", str(tmp_path / "g.png"), "--mmps-iterations", "2"]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_methods_lists_every_registered_method_with_its_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from diffem.guidance import POSTERIORS
+
+    assert main(["methods"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert set(described) == set(POSTERIORS)
+    assert {o["flag"] for o in described["mmps"]["options"]} >= {"--mmps-solver", "--mmps-iterations"}
+    assert described["dps"]["options"][0]["flag"] == "--dps-zeta"
+
+
 def test_restore_refuses_an_unreadable_image(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
