@@ -34,6 +34,7 @@ import torch
 
 from diffem.app.controls import LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, chosen_level, chosen_options, \
     method_option_values, observation_controls
+from diffem.app.compute import computed
 from diffem.app.catalog import best_learned_prior, describe, operator_title, starting_point
 from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, \
     picture_from_array, read_picture
@@ -180,6 +181,7 @@ def observation_views(prior: str, observation: Observation) -> tuple[np.ndarray,
     return enlarge(observation.picture), None if seen is None else enlarge(seen)
 
 
+@computed
 @page_errors
 def corrupt(prior: str, *controls: Any) -> tuple[Any, Any]:
     return observation_views(prior, make_observation(prior, *controls))
@@ -212,6 +214,7 @@ def canvas(prior: str | None, image: str | None) -> dict[str, Any] | None:
     return {"background": shown, "layers": [], "composite": shown}
 
 
+@computed
 def editor_with_picture(prior: str, image: str | None) -> Any:
     value = canvas(prior, image)
     return gr.skip() if value is None else value
@@ -274,7 +277,8 @@ def restoration(prior: str, *values: Any) -> Iterator[tuple[Any, ...]]:
         release_memory()
 
 
-restore = gpu(GPU_SECONDS["restore"])(restoration)
+computed_restoration = computed(restoration)
+restore = gpu(GPU_SECONDS["restore"])(computed_restoration)
 
 
 def stopped() -> str:
@@ -318,6 +322,7 @@ def lane_note(lane: Lane, observation: Observation, summary: RestorationSummary 
 
 
 @gpu(GPU_SECONDS["compare"])
+@computed
 @page_errors
 def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
     """Race 1-4 ``"method · prior"`` lanes on one observation and seed, each with several samples.
@@ -577,7 +582,7 @@ def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
         return {}
     start = starting_point(REGISTRY.entry(prior))
     controls = observation_controls(image, start.corruption, start.amount)
-    *_, last = restoration(prior, *controls, start.method, DEFAULT_SAMPLER, DEFAULT_STEPS, DEFAULT_SAMPLES,
+    *_, last = computed_restoration(prior, *controls, start.method, DEFAULT_SAMPLER, DEFAULT_STEPS, DEFAULT_SAMPLES,
                            *method_option_values())
     clean, seen = corrupt(prior, *controls)
     names = ("live", "status", "slider", "mean", "std", "metrics", "download")

@@ -26,7 +26,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ from gradio_client import handle_file  # noqa: E402
 
 import app  # noqa: E402
 from diffem.app.catalog import best_learned_prior, starting_point  # noqa: E402
+from diffem.app.compute import run_computed  # noqa: E402
 from diffem.app.controls import method_option_values, observation_controls  # noqa: E402
 from diffem.app.stream import FRAME_INTERVAL, Lane, race, sampler_frames  # noqa: E402
 from diffem.em.processes import free_local_port  # noqa: E402
@@ -95,15 +95,6 @@ def served_restoration(url: str, defaults: Defaults) -> dict[str, float]:
         client.close()
 
 
-def in_worker_thread(function: Callable[[], dict[str, float]]) -> dict[str, float]:
-    """Run ``function`` in a fresh thread, as Gradio runs event handlers (a worker thread, not the main one)."""
-    result: list[dict[str, float]] = []
-    worker = threading.Thread(target=lambda: result.append(function()))
-    worker.start()
-    worker.join()
-    return result[0]
-
-
 def bare_restoration(defaults: Defaults) -> dict[str, float]:
     bundle = app.REGISTRY.bundle(defaults.prior)
     observation = defaults.observation(defaults.prior)
@@ -155,8 +146,9 @@ def interleaved(measures: dict[str, Callable[[], dict[str, float]]], rounds: int
 CANDIDATES = ((16, 4), (32, 4), (64, 4), (64, 1), (128, 4))
 
 
-def candidate_quality(defaults: Defaults, count: int, rounds: int) -> list[dict[str, float]]:
-    """PSNR/SSIM of the mean for each (steps, samples) on ``count`` test images; median time for one image."""
+def candidate_quality(defaults: Defaults, count: int, rounds: int, seed: int) -> list[dict[str, float]]:
+    """PSNR/SSIM of the mean for each (steps, samples) on ``count`` test images; the median time for one
+    image over ``rounds`` interleaved rounds (shuffled order). All torch work on the app's compute thread."""
     from diffem.data.fashion_mnist import load_fashion_mnist
     from diffem.metrics import psnr, ssim
     from diffem.operators import parse_corruption
@@ -165,28 +157,32 @@ def candidate_quality(defaults: Defaults, count: int, rounds: int) -> list[dict[
     bundle = app.REGISTRY.bundle(defaults.prior)
     images = load_fashion_mnist("test")[0][-count:]  # the last test images: never among the page's examples
     operator = parse_corruption(f"{defaults.start.corruption}:{defaults.start.amount}", 0.01)
+
+    def restored(index: int, steps: int, samples: int) -> tuple[float, float, float]:
+        y, drawn = observe(bundle.scaling.to_model(images[index]), operator, index)
+        result = restore(bundle, y, drawn, defaults.start.method, samples, steps, app.DEFAULT_SAMPLER, index)
+        mean = bundle.scaling.to_pixels(result.mean)[None]
+        return float(psnr(mean, images[index][None])), float(ssim(mean, images[index][None])), result.seconds
+
     rows = []
     for steps, samples in CANDIDATES:
-        scores = []
-        for index, image in enumerate(images):
-            y, drawn = observe(bundle.scaling.to_model(image), operator, index)
-            result = restore(bundle, y, drawn, defaults.start.method, samples, steps, app.DEFAULT_SAMPLER, index)
-            mean = bundle.scaling.to_pixels(result.mean)[None]
-            scores.append((float(psnr(mean, image[None])), float(ssim(mean, image[None]))))
-        y, drawn = observe(bundle.scaling.to_model(images[0]), operator, 0)
-        seconds = statistics.median(in_worker_thread(lambda: {"s": restore(
-            bundle, y, drawn, defaults.start.method, samples, steps, app.DEFAULT_SAMPLER, 0).seconds})["s"]
-            for _ in range(rounds))
+        scores = [run_computed(restored, index, steps, samples) for index in range(len(images))]
         rows.append({"steps": steps, "samples": samples, "psnr": statistics.mean(s[0] for s in scores),
-                     "ssim": statistics.mean(s[1] for s in scores), "seconds": seconds})
-        print(f"candidate {steps} steps x {samples}: {rows[-1]}", flush=True)
+                     "ssim": statistics.mean(s[1] for s in scores), "times": []})
+    shuffler = random.Random(seed)
+    for _ in range(rounds):
+        for row in shuffler.sample(rows, len(rows)):
+            row["times"].append(run_computed(restored, 0, row["steps"], row["samples"])[2])
+    for row in rows:
+        row["seconds"] = statistics.median(row.pop("times"))
+        print(f"candidate {row['steps']} steps x {row['samples']}: {row}", flush=True)
     return rows
 
 
 def quality_table(rows: list[dict[str, float]], count: int) -> list[str]:
     lines = ["", f"Choosing the defaults: the posterior mean on {count} held-out Fashion-MNIST test images (the last "
                  f"{count}), observed as the page's default, and the bare sampler's median time for one image "
-                 f"(this run):", "", "| steps | samples | PSNR of the mean | SSIM | bare seconds | |",
+                 f"(interleaved rounds):", "", "| steps | samples | PSNR of the mean | SSIM | bare seconds | |",
              "|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         chosen = row["steps"] == app.DEFAULT_STEPS and row["samples"] == app.DEFAULT_SAMPLES
@@ -237,11 +233,11 @@ def main() -> None:
         try:
             wait_for_server(url, server)
             served_restoration(url, defaults)  # warm-up: first requests pay one-off costs
-            in_worker_thread(lambda: bare_restoration(defaults))
+            run_computed(bare_restoration, defaults)
             measures = {"served restoration": lambda: served_restoration(url, defaults),
-                        "bare restoration": lambda: in_worker_thread(lambda: bare_restoration(defaults)),
+                        "bare restoration": lambda: run_computed(bare_restoration, defaults),
                         "served comparison": lambda: served_comparison(url, defaults),
-                        "bare comparison": lambda: in_worker_thread(lambda: bare_comparison(defaults))}
+                        "bare comparison": lambda: run_computed(bare_comparison, defaults)}
             figures = interleaved(measures, args.rounds, args.seed)
         except BaseException:
             print((Path(work) / "server.log").read_text(errors="replace")[-4000:], file=sys.stderr)
@@ -249,7 +245,7 @@ def main() -> None:
         finally:
             stop_server(server)
     medians = {key: statistics.median(values) for key, values in figures.items()}
-    rows = candidate_quality(defaults, args.count, args.rounds) if args.count else []
+    rows = candidate_quality(defaults, args.count, args.rounds, args.seed) if args.count else []
     body = report(medians, defaults, args.rounds, quality_table(rows, args.count) if rows else [])
     print(body)
     if not args.no_write:

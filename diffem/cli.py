@@ -383,7 +383,7 @@ def add_eval(commands: Any) -> None:
                           help="test observations to restore (at most the set's test count)")
     evaluate.add_argument("--samples", type=positive_int, default=1, help="posterior samples per observation")
     evaluate.add_argument("--prior-samples", type=non_negative_int, default=0, help="samples for the Fréchet distance")
-    evaluate.add_argument("--batch-size", type=positive_int, default=256, help="observations per batch")
+    evaluate.add_argument("--batch-size", type=positive_int, default=256, help="rows per batch (observations x samples)")
     evaluate.add_argument("--feature-net", help="feature network folder (default: Fréchet distance on pixels)")
     add_posterior_options(evaluate)
     add_common_sampling(evaluate)

@@ -147,3 +147,32 @@ def test_a_training_log_tail_shows_the_latest_progress_bar_state(tmp_path: Path)
     log = tmp_path / "train.log"
     log.write_text("lap 1: loss 0.6\nlap 2 M-step:  10%|#  | 50/500\rlap 2 M-step:  20%|## | 100/500\r")
     assert log_tail(log, 2) == ["lap 1: loss 0.6", "lap 2 M-step:  20%|## | 100/500"]
+
+
+def test_computed_work_runs_on_one_thread_nests_without_deadlock_and_closes_there() -> None:
+    import threading
+
+    from diffem.app.compute import computed, run_computed
+
+    where: list[str] = []
+
+    @computed
+    def inner() -> str:
+        return threading.current_thread().name
+
+    @computed
+    def steps(count: int):  # noqa: ANN202 - a generator
+        try:
+            for index in range(count):
+                where.append(inner())  # nested: already on the compute thread, runs inline
+                yield index
+        finally:
+            where.append("closed on " + threading.current_thread().name)
+
+    stream = steps(5)
+    assert [next(stream), next(stream)] == [0, 1]
+    stream.close()
+    assert where[:2] == [where[0]] * 2 and where[0].startswith("diffem-compute")
+    assert where[-1] == "closed on " + where[0]
+    with pytest.raises(InputError, match="whole number"):
+        run_computed(check_int, 2.5, 1, 5, "Steps")

@@ -5,7 +5,7 @@ each step the sampler's denoised estimate ``E[x | x_t, y]`` is the live preview.
 to a browser costs far more than a sampler step of a 28x28 model on a CPU, so frames are
 *throttled*: the first step, then at most one every ``frame_interval`` seconds, and the final
 samples always. A race advances several methods round-robin, one step each in turn, so that
-each is timed under the same load, and reports each one's own sampler seconds.
+each is timed under the same load, and reports each one's own sampler seconds.Every sampler step runs on the compute thread (:mod:`.compute`), whichever thread asks for it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..bundle import PriorBundle
 from ..restore import iterate_restoration
+from .compute import computed_steps
 from .observation import Observation
 
 #: seconds between two streamed frames: about 8 frames a second look live and cost little
@@ -52,7 +53,8 @@ def sampler_frames(bundle: PriorBundle, observation: Observation | None, method:
     operator = None if observation is None else observation.operator
     seconds = 0.0
     started = time.perf_counter()
-    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options, tuned):
+    for step in computed_steps(iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed,
+                                                   options, tuned)):
         seconds += time.perf_counter() - started
         yield Frame(step.index, steps, step.denoised.detach(), seconds, step.final)
         started = time.perf_counter()  # the consumer's time (encoding, sending) is not the sampler's
