@@ -176,3 +176,12 @@ def test_computed_work_runs_on_one_thread_nests_without_deadlock_and_closes_ther
     assert where[-1] == "closed on " + where[0]
     with pytest.raises(InputError, match="whole number"):
         run_computed(check_int, 2.5, 1, 5, "Steps")
+
+
+def test_a_prior_says_which_options_were_tuned_for_it(tmp_path: Path) -> None:
+    from diffem.tuning import write_tuned
+
+    folder = gaussian_bundle(tmp_path / "gauss", {"method": "em-mmps", "lap": 0})
+    write_tuned(folder, "dps", "mask", {"options": {"zeta": 10.0}, "psnr": 17.6})
+    words = describe(PriorRegistry(tmp_path).entry("gauss"))
+    assert "Tuned on validation observations: dps zeta 10 for mask." in words and "with mmps, dps" in words

@@ -109,16 +109,28 @@ def restores_words(entry: PriorEntry) -> str:
     titles = [operator_title(name) for name in entry.operators]
     if entry.kind == "conditional":
         return "only what it was trained for: " + ", ".join(titles)
-    return "any corruption (" + ", ".join(titles) + ") through MMPS or DPS, and it draws new images"
+    samplers = [method for method in entry.methods if method != "prior"]
+    return "any corruption (" + ", ".join(titles) + ") with " + ", ".join(samplers) + ", and it draws new images"
+
+
+def tuned_words(entry: PriorEntry) -> str | None:
+    """The options tuned for this prior on validation observations (DPS's step size...), if any."""
+    parts = [f"{method} {', '.join(f'{k} {v:g}' for k, v in record['options'].items())} for {operator}"
+             for method, operators in sorted(entry.tuned.items()) for operator, record in sorted(operators.items())
+             if isinstance(record, dict) and record.get("options")]
+    return "; ".join(parts) if parts else None
 
 
 def describe(entry: PriorEntry) -> str:
-    """A markdown paragraph: learned from, how good, restores."""
+    """A markdown paragraph: learned from, how good, restores, and its tuned options."""
     lines = [f"**{entry.name}**: learned from {learned_from(entry)}."]
     quality = quality_words(entry)
     if quality:
         lines.append(f"Quality: {quality}.")
     lines.append(f"Restores {restores_words(entry)}.")
+    tuned = tuned_words(entry)
+    if tuned:
+        lines.append(f"Tuned on validation observations: {tuned}.")
     return " ".join(lines)
 
 
