@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, write_section  # noqa: E402
-from served_app import (new_client, restoration_args, settle_rss, start_server, stop_server, thread_count,  # noqa: E402
-                        tree_rss_mib, wait_for_server)
+from served_app import new_client, restoration_args, serving, settle_rss, thread_count, tree_rss_mib  # noqa: E402
 
-sys.path.insert(0, str(ROOT))
-from diffem.em.processes import free_local_port  # noqa: E402
 
 PRIOR = "diffem-fashion-mask75-prior"
 IMAGE = ROOT / "examples" / "fashion-test-0000-boot.png"
@@ -59,8 +55,6 @@ def start_and_cancel(client: object, steps: int) -> None:
             raise TimeoutError("no frame before the timeout")
         time.sleep(0.01)
     job.cancel()
-    while not job.done() and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def complete(client: object, steps: int) -> None:
@@ -113,25 +107,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16, help="steps of a completed restoration")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
-    port = free_local_port()
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryDirectory(prefix="diffem-soak-") as work:
-        server = start_server(port, Path(work))
-        try:
-            wait_for_server(url, server)
-            client = new_client(url)
-            complete(client, args.steps)
-            start = (settle_rss(server.pid, 1.0), thread_count(server.pid))
-            phases = [run_phase("start/cancel cycles", lambda: start_and_cancel(client, args.long_steps), args.cycles,
-                                args.every, server.pid),
-                      run_phase("completed restorations", lambda: complete(client, args.steps), args.restorations,
-                                args.every, server.pid)]
-            client.close()
-        except BaseException:
-            print((Path(work) / "server.log").read_text(errors="replace")[-4000:], file=sys.stderr)
-            raise
-        finally:
-            stop_server(server)
+    with serving("diffem-soak-") as (url, server):
+        client = new_client(url)
+        complete(client, args.steps)
+        start = (settle_rss(server.pid, 1.0), thread_count(server.pid))
+        phases = [run_phase("start/cancel cycles", lambda: start_and_cancel(client, args.long_steps), args.cycles,
+                            args.every, server.pid),
+                  run_phase("completed restorations", lambda: complete(client, args.steps), args.restorations,
+                            args.every, server.pid)]
+        client.close()
     body = report(phases, args, start)
     print(body)
     if not args.no_write:

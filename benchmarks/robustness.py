@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,10 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import write_section  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from gradio_client.utils import QueueError  # noqa: E402
-from served_app import (RssSampler, new_client, restoration_args, settle_rss, start_server, stop_server,  # noqa: E402
-                        thread_count, tree_rss_mib, wait_for_server)
+from served_app import (RssSampler, new_client, restoration_args, serving, settle_rss, thread_count,  # noqa: E402
+                        tree_rss_mib)
 
-from diffem.em.processes import free_local_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = ROOT / "examples" / "fashion-test-0000-boot.png"
@@ -288,28 +286,18 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before RSS is read after a round")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
-    port = free_local_port()
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryDirectory(prefix="diffem-robustness-") as work:
-        server = start_server(port, Path(work))
-        try:
-            wait_for_server(url, server)
-            start_threads = thread_count(server.pid)
-            if not server_serves(url, args.steps, args.timeout):
-                raise RuntimeError("the warm-up request did not complete; see the server log")
-            baseline = settle_rss(server.pid, 1.0)
-            rounds = []
-            for size in args.sizes:
-                rounds.append(load_round(url, server.pid, size, args.steps, args.timeout, baseline, args.settle))
-                print(f"N = {size}: done in {rounds[-1].wall_s:.1f} s", flush=True)
-            storm = cancel_storm(url, server.pid, args.storm, args.workers, args.storm_steps, args.cancel_wait,
-                                 args.steps, args.timeout, args.settle)
-            body = report(rounds, storm, args, start_threads)
-        except BaseException:
-            print((Path(work) / "server.log").read_text(errors="replace")[-4000:], file=sys.stderr)
-            raise
-        finally:
-            stop_server(server)
+    with serving("diffem-robustness-") as (url, server):
+        start_threads = thread_count(server.pid)
+        if not server_serves(url, args.steps, args.timeout):
+            raise RuntimeError("the warm-up request did not complete; see the server log")
+        baseline = settle_rss(server.pid, 1.0)
+        rounds = []
+        for size in args.sizes:
+            rounds.append(load_round(url, server.pid, size, args.steps, args.timeout, baseline, args.settle))
+            print(f"N = {size}: done in {rounds[-1].wall_s:.1f} s", flush=True)
+        storm = cancel_storm(url, server.pid, args.storm, args.workers, args.storm_steps, args.cancel_wait,
+                             args.steps, args.timeout, args.settle)
+        body = report(rounds, storm, args, start_threads)
     print(body)
     if not args.no_write:
         write_section("robustness", body, "python benchmarks/robustness.py")

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from diffem.app.controls import method_option_values, observation_controls  # noqa: E402
+from diffem.em.processes import free_local_port  # noqa: E402
 
 
 @dataclass
@@ -138,3 +142,21 @@ def new_client(url: str) -> Client:
 def settle_rss(pid: int, seconds: float) -> float:
     time.sleep(seconds)
     return tree_rss_mib(pid)
+
+
+@contextmanager
+def serving(prefix: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The real server, answering, in a temporary work folder: ``(url, process)``. If the body fails,
+    the tail of the server's log goes to stderr; the server is stopped in any case."""
+    port = free_local_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory(prefix=prefix) as work:
+        server = start_server(port, Path(work))
+        try:
+            wait_for_server(url, server)
+            yield url, server
+        except BaseException:
+            print((Path(work) / "server.log").read_text(errors="replace")[-4000:], file=sys.stderr)
+            raise
+        finally:
+            stop_server(server)
