@@ -42,9 +42,12 @@ class RestorationSummary:
                          f"(the observation as it is: {number(figures['psnr_observation'])} dB)")
             lines.append(f"PSNR of single samples: {number(figures['psnr_single'])} dB on average")
             if "coverage_90" in figures:
+                # S samples of a calibrated posterior span about (S - 1) / (S + 1) of a central interval's mass
+                span = (figures["samples"] - 1) / (figures["samples"] + 1)
                 lines.append(f"Calibration: the clean pixel lies inside the samples' central 50 % / 90 % range "
                              f"{figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time "
-                             f"(ideal: 50 % / 90 %); CRPS {figures['crps']:.3f}, spread/error "
+                             f"(a calibrated posterior's {figures['samples']} samples: about {0.5 * span:.0%} / "
+                             f"{0.9 * span:.0%}); CRPS {figures['crps']:.3f}, spread/error "
                              f"{figures['spread_skill']:.2f} (ideal 1)")
         elif figures.get("observed"):
             lines.append("The clean image is unknown (an observation was uploaded): no PSNR/SSIM.")
