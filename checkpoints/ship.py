@@ -200,10 +200,35 @@ Command that measured the tables: `{evaluation.get('command', 'python benchmarks
 """
 
 
-def copy_bundle(source: Path, target: Path, pictures: Path, card: str) -> None:
-    """Replace ``target`` whole (atomically) by the bundle folder, the lap's pictures and a model card."""
+def quality_record(item: Shipped, entry: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any] | None:
+    """What the app says of the bundle's quality (``info["quality"]``): its FD beside the clean-data
+    reference's, or for a conditional model its PSNR beside MMPS with the reference; None without one."""
+    settings, models = evaluation["settings"], evaluation["models"]
+    reference = models.get("reference", {})
+    where = f"{evaluation['device']}, {evaluation.get('date', '')}"
+    fd, reference_fd = entry.get("prior", {}).get("frechet_features"), reference.get("prior", {}).get("frechet_features")
+    if fd is not None and reference_fd:
+        return {"frechet": round(fd, 2), "reference_frechet": round(reference_fd, 2),
+                "measured": f"{settings['prior_samples']:,} samples, {where}"}
+    psnr = entry.get("conditional", {}).get("psnr_mean")
+    if psnr is None:
+        return None
+    record = {"psnr": round(psnr, 2), "measured": where,
+              "task": f"{item.corruption} test images (mean of {settings['samples']} samples, "
+                      f"{settings['count']:,} observations)"}
+    reference_psnr = reference.get("mmps_k1", {}).get("psnr_mean")
+    return record | ({"reference_psnr": round(reference_psnr, 2)} if reference_psnr is not None else {})
+
+
+def copy_bundle(source: Path, target: Path, pictures: Path, card: str, quality: dict[str, Any] | None) -> None:
+    """Replace ``target`` whole (atomically) by the bundle folder with its quality record, the lap's
+    pictures and a model card."""
     with atomic_directory(target) as staging:
         shutil.copytree(source, staging, dirs_exist_ok=True)
+        if quality is not None:
+            config = json.loads((staging / "diffem.json").read_text())
+            config.setdefault("info", {})["quality"] = quality
+            (staging / "diffem.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         for picture in ("samples.png", "reconstructions.png"):
             if (pictures / picture).is_file():
                 shutil.copy2(pictures / picture, staging / picture)
@@ -346,8 +371,9 @@ def main() -> None:
         if problem is not None:
             raise SystemExit(f"{folder} is not complete: {problem}")
         evaluation = evaluations[item.run]
-        card = model_card(item, run, lap, evaluation["models"][item.run], evaluation)
-        copy_bundle(folder / item.part, args.out / item.name, folder, card)
+        entry = evaluation["models"][item.run]
+        card = model_card(item, run, lap, entry, evaluation)
+        copy_bundle(folder / item.part, args.out / item.name, folder, card, quality_record(item, entry, evaluation))
         print(f"shipped {item.name} (lap {lap})")
     if not args.only:
         ship_features(args.runs, args.out)

@@ -59,6 +59,7 @@ def test_ships_the_cpu_trained_diffem_prior_with_its_card(runs: Path, tmp_path: 
     cpu = tmp_path / "cpu.json"
     cpu.write_text(json.dumps(evaluation({
         "em-mmps-mask": {"prior": {"frechet_features": 150.5}},
+        "reference": {"prior": {"frechet_features": 61.7}},
         "diffem-mask-prior": {"prior": {"frechet_features": 123.4}, "mmps_k1": posterior}})))
     gpu = tmp_path / "gpu.json"  # a later file does not override the first one that has the model
     gpu.write_text(json.dumps({**evaluation({"diffem-mask-prior": {"prior": {"frechet_features": 1.0}}}),
@@ -68,6 +69,8 @@ def test_ships_the_cpu_trained_diffem_prior_with_its_card(runs: Path, tmp_path: 
     folder = tmp_path / "out" / NAME
     bundle = PriorBundle.from_pretrained(folder, device="cpu")
     assert bundle.kind == "unconditional" and bundle.info["method"] == "diffem-prior"
+    assert bundle.info["quality"] == {"frechet": 123.4, "reference_frechet": 61.7,
+                                      "measured": "2,000 samples, CPU: test machine, 2026-11-22"}  # for the app
     card = (folder / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: diffem\n")
     assert "**123.4**" in card and "`em-mmps-mask` 150.5" in card and "measured on CPU: test machine" in card
