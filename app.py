@@ -36,7 +36,7 @@ from diffem.app.controls import LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INP
     method_option_values, observation_controls
 from diffem.app.compute import computed
 from diffem.app.catalog import best_learned_prior, describe, operator_title, starting_point
-from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, \
+from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, painted_pixels, \
     picture_from_array, read_picture
 from diffem.app.observation import Observation, corruption_operator, observation_picture, observe_picture, \
     take_corrupted_picture
@@ -194,7 +194,7 @@ def preview(prior: str, image: str | None, corruption: str, *rest: Any) -> tuple
         return gr.skip(), gr.skip()
     if not image and (corruption != "user-mask" or editor_background(editor) is None):
         return None, None
-    if corruption == "user-mask" and mask_from_layers(editor_layers(editor), 8) is None:
+    if corruption == "user-mask" and painted_pixels(editor_layers(editor)) is None:
         return gr.skip(), None  # nothing drawn yet: nothing is missing, so there is no observation to show
     try:
         return corrupt(prior, image, corruption, *rest)
@@ -304,7 +304,7 @@ def default_lanes() -> list[str]:
     return ([c for c in wanted if c in choices] + [""] * LANES)[:LANES]
 
 
-def lane_note(lane: Lane, observation: Observation, summary: RestorationSummary | None) -> str:
+def lane_note(lane: Lane, summary: RestorationSummary | None) -> str:
     head = f"**{lane.method}** · {lane.prior}"
     if lane.latest is None:
         return head
@@ -360,15 +360,21 @@ def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
     first_slot, first_lane = lanes[0]
     clean, seen = observation_views(first_lane.prior, observations[first_slot])
     try:
+        finished: dict[int, tuple[np.ndarray, str]] = {}  # a lane is summarised once, when it is done
         for _ in race([lane for _, lane in lanes]):
             pictures: list[Any] = [None] * LANES
             for slot, lane in lanes:
                 bundle = REGISTRY.bundle(lane.prior)
-                summary = summarise(bundle, observations[slot], lane.latest.estimate, lane.latest.seconds,
-                                    lane.steps) if lane.done else None
-                pictures[slot] = (samples_mean_spread(summary.samples, summary.mean, summary.spread) if summary else
-                                  strip(bundle.scaling.to_pixels(lane.latest.estimate).cpu()))
-                notes[slot] = lane_note(lane, observations[slot], summary)
+                if lane.done and slot not in finished:
+                    summary = summarise(bundle, observations[slot], lane.latest.estimate, lane.latest.seconds,
+                                        lane.steps)
+                    finished[slot] = (samples_mean_spread(summary.samples, summary.mean, summary.spread),
+                                      lane_note(lane, summary))
+                if slot in finished:
+                    pictures[slot], notes[slot] = finished[slot]
+                else:
+                    pictures[slot] = strip(bundle.scaling.to_pixels(lane.latest.estimate).cpu())
+                    notes[slot] = lane_note(lane, None)
             yield (clean, seen, *pictures, *notes)
     finally:
         release_memory()
