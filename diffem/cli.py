@@ -1,4 +1,5 @@
-"""Command line: ``python -m diffem {make-observations,train,train-features,sample,restore,eval,space}``.
+"""Command line: ``python -m diffem {make-observations,import-observations,train,train-features,sample,restore,eval,
+methods,space}``.
 
 Arguments are parsed, and output paths checked, before anything heavy is imported: ``--help`` and
 bad arguments answer without loading torch or diffusers. Names that come from diffem's registries
@@ -240,7 +241,7 @@ def add_posterior_options(parser: argparse.ArgumentParser) -> None:
 def method_options(args: argparse.Namespace, extra: Sequence[str]) -> Any:
     """The chosen method's ``Options`` from the ``--METHOD-OPTION`` flags left over by the light parser."""
     from .guidance import POSTERIORS
-    from .guidance.options import add_option_arguments
+    from .options import add_option_arguments
     from .posterior import posterior_options_from_args
 
     parser = Parser(prog=f"{program_name()} {args.command}", add_help=False)
@@ -281,6 +282,26 @@ def add_make_observations(commands: Any) -> None:
     make.add_argument("--manifold-points", type=positive_int, default=16384, help="points of the toy manifold")
 
 
+def add_import_observations(commands: Any) -> None:
+    """``import-observations SOURCE``: one sub-command per registered importer, its flags generated from its
+    ``Options`` and the shared :class:`~diffem.imports.base.ImportSettings` (no torch is imported)."""
+    from .imports import IMPORTERS, ImportSettings
+    from .options import add_option_arguments
+
+    parser = add_subcommand(commands, "import-observations", "import your own corrupted images (with masks or "
+                            "blur kernels) as an observation set",
+                            "Import observations you already have (masked or blurred images) into an observation\n"
+                            "set folder that `train` reads. No clean image is needed: a held-out fraction is kept\n"
+                            "for evaluation on observations alone. SOURCE says where they come from.")
+    sources = parser.add_subparsers(dest="importer", required=True, metavar="SOURCE", parser_class=Parser)
+    for name, importer in IMPORTERS.items():
+        source = sources.add_parser(name, help=importer.summary, formatter_class=HelpFormatter,
+                                    description=(sys.modules[importer.__module__].__doc__ or "").replace("``", ""))
+        add_option_arguments(source, "", importer.Options)
+        add_option_arguments(source.add_argument_group("every source"), "", ImportSettings)
+        add_output(source, "folder", "the observation set folder to write (new, or an empty folder)")
+
+
 def add_train(commands: Any) -> None:
     train = add_subcommand(commands, "train", "EM-MMPS or DiffEM from an observation set",
                            "Learn a prior (or a DiffEM conditional model) by EM from an observation set.\n"
@@ -319,7 +340,8 @@ def add_train(commands: Any) -> None:
     train.add_argument("--gaussian-iterations", type=positive_int, default=16, help="closed-form EM iterations (lap 0)")
     train.add_argument("--gaussian-rank", type=rank_or_full, default=64,
                        help="rank of lap 0's Gaussian covariance: an integer or 'full'")
-    train.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="UNet size")
+    train.add_argument("--preset", default="small", choices=["tiny", "small", "base", "deep"],
+                       help="UNet size (deep: four levels, for 64x64 and colour images; side divisible by 8)")
     train.add_argument("--hidden-features", type=positive_int, default=256, help="MLP width (vectors)")
     train.add_argument("--hidden-layers", type=positive_int, default=3, help="MLP depth (vectors)")
     train.add_argument("--sigma-max", type=positive_float, help="largest noise level (default: from the data)")
@@ -409,7 +431,7 @@ def build_parser() -> Parser:
                     epilog=f"`{program_name()} COMMAND --help` lists a command's options.\n"
                            "Bad arguments: one line, exit code 2; file-system errors: one line, exit code 1.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    for add in (add_make_observations, add_train, add_train_features, add_sample, add_restore, add_eval, add_methods,
+    for add in (add_make_observations, add_import_observations, add_train, add_train_features, add_sample, add_restore, add_eval, add_methods,
                 add_space):
         add(commands)
     return parser
@@ -437,6 +459,16 @@ def command_make_observations(args: argparse.Namespace) -> None:
     test_set = make_observation_set(test, operator, seed=args.seed + 1, info=info, keep_clean=True)
     save_observation_set(args.out, train_set, test_set)
     print(f"wrote {len(train_set)} observations and {len(test_set)} test pairs to {args.out}")
+
+
+def command_import_observations(args: argparse.Namespace) -> None:
+    from .imports import IMPORTERS, ImportSettings, import_observations
+    from .options import options_from_namespace
+
+    importer = IMPORTERS[args.importer]
+    options = options_from_namespace(args, "", importer.Options)
+    settings = options_from_namespace(args, "", ImportSettings)
+    print(json.dumps(import_observations(importer(options), settings, args.out)))
 
 
 def command_train(args: argparse.Namespace) -> None:
@@ -579,7 +611,7 @@ def command_restore(args: argparse.Namespace) -> None:
 
 
 def command_methods(args: argparse.Namespace) -> None:
-    from .guidance.options import flag_name
+    from .options import flag_name
     from .posterior import describe_posterior_methods
 
     described = describe_posterior_methods()
@@ -617,7 +649,8 @@ def command_eval(args: argparse.Namespace) -> None:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
-    "make-observations": command_make_observations, "train": command_train,
+    "make-observations": command_make_observations, "import-observations": command_import_observations,
+    "train": command_train,
     "train-features": command_train_features, "sample": command_sample,
     "restore": command_restore, "eval": command_eval, "space": command_space, "methods": command_methods}
 

@@ -9,6 +9,8 @@ r"""Evaluating a saved prior or conditional model on a held-out test set.
   sampler run (a batch of draws counts as one). The posterior is built by
   :func:`diffem.posterior.make_posterior` with the same clamping to the data range as ``restore``,
   the app and the E-step.
+- Without clean test images (an imported set): the held-out observed-pixel PSNR and the
+  residual of the draws (:mod:`diffem.heldout`), with the same time and cost figures.
 - Prior quality (unconditional priors): Fréchet distance between ``prior_samples`` draws and the
   clean test images, on pixels or on a feature network's features.
 """
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 from .bundle import PriorBundle
 from .data.observations import ObservationSet
 from .guidance import Cost
+from .heldout import held_out_report, hide_observed_pixels
 from .metrics import calibration, frechet_distance, normalised_residual, psnr, ssim
 from .posterior import make_posterior
 from .rng import make_generator
@@ -94,16 +97,23 @@ def evaluate_posterior(bundle: PriorBundle, test: ObservationSet, method: str, c
                        steps: int = 64, sampler: str = "ddpm", seed: int = 0, batch_size: int = 256,
                        options: Any = None, tuned: Mapping[str, Any] | None = None,
                        clamp: bool = True) -> dict[str, Any]:
-    """PSNR/SSIM of single samples and of the mean of ``samples`` draws, calibration, cost per sample."""
-    if test.x is None:
-        raise ValueError("evaluation needs the clean test images (the observation set's test split)")
+    """PSNR/SSIM of single samples and of the mean of ``samples`` draws, calibration, cost per sample.
+
+    Without clean test images: the held-out observed-pixel PSNR and residual of the first draw instead."""
     subset = test.subset(count)
-    draws = draw_posterior_samples(bundle, subset, method, samples, steps, sampler, seed, batch_size, options,
+    held_out = None if subset.x is not None else hide_observed_pixels(subset, make_generator(seed + 1))
+    source = subset if held_out is None else held_out.reduced
+    draws = draw_posterior_samples(bundle, source, method, samples, steps, sampler, seed, batch_size, options,
                                    tuned, clamp)
+    if subset.x is not None:
+        report = posterior_report(draws, test.scaling.to_pixels(subset.x), test.scaling)
+    else:
+        report = {**held_out_report(draws.samples[0], subset, held_out), "seconds_per_image": draws.seconds / len(subset),
+                  "network_calls_per_sample": draws.cost.network, "vjps_per_sample": draws.cost.vjps,
+                  "clean_images": "none: judged on held-out observed pixels"}
     return {
         "method": method, "count": len(subset), "samples": samples, "steps": steps, "sampler": sampler,
-        **posterior_report(draws, test.scaling.to_pixels(subset.x), test.scaling),
-        "clamped": clamp, "batch_size": batch_size, "device": str(bundle.device),
+        **report, "clamped": clamp, "batch_size": batch_size, "device": str(bundle.device),
     }
 
 
@@ -114,7 +124,8 @@ def evaluate_prior(bundle: PriorBundle, test: ObservationSet, prior_samples: int
     if bundle.kind == "conditional":
         raise ValueError("prior quality needs an unconditional prior; this is a conditional model")
     if test.x is None:
-        raise ValueError("evaluation needs the clean test images (the observation set's test split)")
+        raise ValueError("the Fréchet distance needs clean test images, and this observation set has none "
+                         "(imported observations): use --prior-samples 0")
     device = bundle.device
     chooser = make_sampler(sampler, bundle.schedule, steps)
     generator = make_generator(seed, device)

@@ -44,7 +44,7 @@ from torch import Tensor
 from .bundle import PriorBundle
 from .guidance import POSTERIORS, Cost, PosteriorDenoiser, run_cost
 from .guidance import steps_for_budget as _steps_for_budget
-from .guidance.options import add_option_arguments, check_options, describe_options, options_from_namespace
+from .options import add_option_arguments, check_options, describe_options, options_from_namespace
 from .operators import LinearOperator, served_operators
 
 #: the first methods in the order menus show them; any other registered method follows, sorted

@@ -47,7 +47,7 @@ class PriorEntry:
     def operators(self) -> list[str]:
         """Operator names this entry restores (conditional models: those trained for, and user masks)."""
         domain = "vector" if len(self.event_shape) == 1 else "image"
-        usable = sorted(name for name, cls in OPERATORS.items() if cls.domain in (domain, "any"))
+        usable = sorted(name for name, cls in OPERATORS.items() if cls.domain in (domain, "any") and cls.offered)
         if self.kind != "conditional":
             return usable
         return sorted(set(served_operators(self.config.get("operators", []))) & set(usable))

@@ -11,6 +11,7 @@ from diffem.operators import (
     OPERATORS,
     Downsample,
     GaussianBlur,
+    KernelBlur,
     LinearOperator,
     RandomMask,
     RandomProjection,
@@ -28,6 +29,9 @@ def drawn(name: str, generator: torch.Generator) -> tuple[LinearOperator, tuple[
     if name == "user-mask":
         mask = (torch.rand(1, 1, *IMAGE[1:], generator=generator) > 0.3).float()
         return UserMask(sigma_y=0.02, mask=mask), IMAGE
+    if name == "kernel-blur":
+        kernel = torch.rand(BATCH, 1, 5, 5, generator=generator, dtype=torch.float64)
+        return KernelBlur(sigma_y=0.02, kernel=kernel / kernel.sum(dim=(1, 2, 3), keepdim=True)), IMAGE
     operator = OPERATORS[name](sigma_y=0.02)
     shape = (8,) if operator.domain == "vector" else IMAGE
     return operator.draw(BATCH, shape, generator), shape

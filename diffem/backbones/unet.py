@@ -2,7 +2,9 @@ r"""Image backbones: a diffusers ``UNet2DModel`` sized for small images.
 
 The UNet maps ``(B, C + C_cond, H, W)`` and a timestep (here ``100 log sigma``, see
 :mod:`diffem.denoisers.edm`) to ``(B, C, H, W)``. Sizes are presets; 28x28 works with two
-downsamplings (28 -> 14 -> 7).
+downsamplings (28 -> 14 -> 7). ``deep`` has four levels, so 64x64 images (grey or colour)
+reach 8x8 at the bottom, where attention sits (6.3 M parameters, about as many as ``base``); it
+needs a side divisible by 8 (16, 24, 32, 64...).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ UNET_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"block_out_channels": (16, 32), "layers_per_block": 1, "norm_num_groups": 8, "attention": False},
     "small": {"block_out_channels": (32, 64, 64), "layers_per_block": 1, "norm_num_groups": 16, "attention": True},
     "base": {"block_out_channels": (64, 128, 128), "layers_per_block": 2, "norm_num_groups": 32, "attention": True},
+    "deep": {"block_out_channels": (32, 64, 128, 128), "layers_per_block": 2, "norm_num_groups": 16,
+             "attention": True},
 }
 
 

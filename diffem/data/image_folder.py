@@ -13,21 +13,9 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from ..image_files import MAX_PIXELS, MIN_SIDE, ImageSizeError, check_image_size, open_image
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-#: larger images are refused before they are decoded (a decompression bomb stops here)
-MAX_PIXELS = 4096 * 4096
-MIN_SIDE = 8
-
-
-class ImageSizeError(ValueError):
-    """An image too large or too small to be read."""
-
-
-def check_image_size(width: int, height: int) -> None:
-    if width * height > MAX_PIXELS:
-        raise ImageSizeError(f"The image is {width}x{height}: at most {MAX_PIXELS // 1_000_000} megapixels please.")
-    if min(width, height) < MIN_SIDE:
-        raise ImageSizeError(f"The image is {width}x{height}: at least {MIN_SIDE}x{MIN_SIDE} pixels please.")
 
 
 def image_to_array(image: Image.Image, size: int, channels: int) -> np.ndarray:
@@ -45,20 +33,11 @@ def image_to_array(image: Image.Image, size: int, channels: int) -> np.ndarray:
 def read_image_file(path: str | Path, size: int, channels: int) -> np.ndarray:
     """One image file as a ``(channels, size, size)`` array in ``[0, 1]``.
 
-    The size is checked (:func:`check_image_size`) before decoding; EXIF orientation is applied and
-    an animation gives its first frame. Raises ``FileNotFoundError`` if there is no file,
+    The size is checked (:func:`~diffem.image_files.check_image_size`) before decoding; EXIF
+    orientation is applied and an animation gives its first frame. Raises ``FileNotFoundError`` if there is no file,
     :class:`ImageSizeError` for a size out of bounds, ``ValueError`` naming the file if it cannot be decoded.
     """
-    try:
-        with Image.open(path) as image:
-            check_image_size(*image.size)
-            image.seek(0)
-            image.load()
-            return image_to_array(ImageOps.exif_transpose(image), size, channels)
-    except (FileNotFoundError, ImageSizeError):
-        raise
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None
+    return image_to_array(open_image(path), size, channels)
 
 
 def load_image_folder(folder: str | Path, size: int = 28, channels: int = 1, limit: int | None = None) -> Tensor:
@@ -72,3 +51,7 @@ def load_image_folder(folder: str | Path, size: int = 28, channels: int = 1, lim
     if not paths:
         raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root}")
     return torch.from_numpy(np.stack([read_image_file(path, size, channels) for path in paths]))
+
+
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "MIN_SIDE", "ImageSizeError", "check_image_size", "image_to_array",
+           "read_image_file", "load_image_folder"]

@@ -5,8 +5,10 @@ EM learns from these files alone. A set folder holds
 - ``observations.json``: event shape, data scaling, the operator's configuration, provenance;
 - ``observations.safetensors``: the observations ``y`` and the per-sample operator parameters
   (e.g. each image's mask), all that training reads;
-- ``test.safetensors``: for evaluation only, held-out clean test data ``x`` with its own
-  observations and operator parameters.
+- ``test.safetensors``: for evaluation only, held-out observations with their operator
+  parameters and, when a clean source exists (``make-observations``), their clean images ``x``.
+  Imported observations (:mod:`diffem.imports`) have no clean images: their test split holds
+  observations only, which :mod:`diffem.heldout` evaluates without ground truth.
 
 The folder is written atomically. Binary tensors (masks) are stored as ``uint8``.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +80,7 @@ def make_observation_set(x: Tensor, operator: LinearOperator, seed: int, batch_s
                           x if keep_clean else None)
 
 
-def _pack(observations: ObservationSet, with_clean: bool) -> tuple[dict[str, Tensor], list[str]]:
+def _pack(observations: ObservationSet) -> tuple[dict[str, Tensor], list[str]]:
     tensors = {"y": observations.y.contiguous()}
     binary = []
     for key, value in observations.operator.tensors().items():
@@ -86,16 +88,15 @@ def _pack(observations: ObservationSet, with_clean: bool) -> tuple[dict[str, Ten
             value = value.to(torch.uint8)
             binary.append(key)
         tensors[OPERATOR_PREFIX + key] = value.contiguous()
-    if with_clean:
-        if observations.x is None:
-            raise ValueError("the test set needs its clean data x")
+    if observations.x is not None:
         tensors["x"] = observations.x.contiguous()
     return tensors, binary
 
 
 def save_observation_set(folder: str | os.PathLike[str], train: ObservationSet, test: ObservationSet | None) -> Path:
-    """Write a set folder atomically: training observations, and held-out test data if given."""
-    train_tensors, binary = _pack(train, with_clean=False)
+    """Write a set folder atomically: training observations (never their clean images), and held-out test
+    data if given (with its clean images if it has them)."""
+    train_tensors, binary = _pack(replace(train, x=None))
     meta = {
         "event_shape": list(train.event_shape),
         "scaling": train.scaling.to_dict(),
@@ -108,7 +109,7 @@ def save_observation_set(folder: str | os.PathLike[str], train: ObservationSet, 
     with atomic_directory(folder) as staging:
         save_file(train_tensors, str(staging / TRAIN_FILE))
         if test is not None:
-            save_file(_pack(test, with_clean=True)[0], str(staging / TEST_FILE))
+            save_file(_pack(test)[0], str(staging / TEST_FILE))
         (staging / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return Path(folder)
 

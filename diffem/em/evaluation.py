@@ -8,6 +8,10 @@ r"""Per-lap evaluation of an EM run, against held-out clean test data.
 
 For DiffEM, whose model is the posterior ``q(x | y)`` rather than a prior, "prior samples" are
 posterior samples of fresh test observations: draws from ``q(x) = E_y[q(x | y)]``.
+
+Imported observation sets have no clean test images. Their held-out observations are judged by
+what observations alone can tell (:mod:`diffem.heldout`): the PSNR at observed pixels hidden
+from the model, and the residual of the restorations. No prior quality can be measured then.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.observations import ObservationSet
+from ..heldout import held_out_report, hide_observed_pixels
 from ..metrics import frechet_distance, psnr, sinkhorn_divergence, ssim
 from ..samplers import Sampler
 from .estep import PosteriorFactory, posterior_samples
@@ -30,9 +35,13 @@ PriorDraw = Callable[[int], Tensor]
 
 @dataclass
 class LapEvaluation:
+    """A lap's figures, its prior samples, and restorations of test observations with what they were
+    restored from (``observed``, in ``x``'s coordinates) for the lap's pictures."""
+
     metrics: dict[str, Any]
     prior_samples: Tensor
     reconstructions: Tensor | None
+    observed: Tensor | None = None
 
 
 def evaluate_lap(prior_draw: PriorDraw, posterior: PosteriorFactory, test: ObservationSet | None,
@@ -43,8 +52,10 @@ def evaluate_lap(prior_draw: PriorDraw, posterior: PosteriorFactory, test: Obser
     metrics: dict[str, Any] = {}
     prior_samples = prior_draw(max(eval_samples, 1)).cpu()
     reconstructions = None
-    if test is None or test.x is None:
+    if test is None:
         return LapEvaluation(metrics, prior_samples, reconstructions)
+    if test.x is None:
+        return evaluate_without_clean(prior_samples, posterior, test, sampler, eval_count, generator, device)
     vector = len(test.event_shape) == 1
     if eval_samples > 0:
         reference = test.x[: max(eval_samples, 2)]
@@ -67,3 +78,18 @@ def evaluate_lap(prior_draw: PriorDraw, posterior: PosteriorFactory, test: Obser
             metrics["posterior_ssim"] = float(ssim(estimate, truth).mean())
         metrics["posterior_count"] = len(subset)
     return LapEvaluation(metrics, prior_samples, reconstructions)
+
+
+def evaluate_without_clean(prior_samples: Tensor, posterior: PosteriorFactory, test: ObservationSet,
+                           sampler: Sampler, eval_count: int, generator: torch.Generator,
+                           device: torch.device | str) -> LapEvaluation:
+    """Held-out observations only: restore them with some observed pixels hidden, judge at those pixels."""
+    if eval_count == 0:
+        return LapEvaluation({}, prior_samples, None)
+    subset = test.subset(eval_count)
+    held_out = hide_observed_pixels(subset, generator)
+    source = subset if held_out is None else held_out.reduced
+    reconstructions = posterior_samples(posterior, source, sampler, batch_size=len(source), generator=generator,
+                                        device=device, progress=False)
+    metrics: dict[str, Any] = {**held_out_report(reconstructions, subset, held_out), "posterior_count": len(subset)}
+    return LapEvaluation(metrics, prior_samples, reconstructions, source.operator.preview(source.y))

@@ -126,11 +126,17 @@ class EMMethod:
             return
         scaling = self.observations.scaling
         image_grid(scaling.to_pixels(samples), columns=8).save(folder / "samples.png")
-        if evaluation.reconstructions is not None and self.test is not None and self.test.x is not None:
-            count = min(8, evaluation.reconstructions.shape[0])
+        if evaluation.reconstructions is None or self.test is None:
+            return
+        count = min(8, evaluation.reconstructions.shape[0])
+        if self.test.x is not None:
             y, operator = self.test.batch(slice(0, count))
             rows = torch.cat([self.test.x[:count], operator.adjoint(y), evaluation.reconstructions[:count]])
-            image_grid(scaling.to_pixels(rows), columns=count).save(folder / "reconstructions.png")
+        elif evaluation.observed is not None:
+            rows = torch.cat([evaluation.observed[:count], evaluation.reconstructions[:count]])
+        else:
+            return
+        image_grid(scaling.to_pixels(rows), columns=count).save(folder / "reconstructions.png")
 
     def finish_lap(self, folder: Path, part: str, bundle: PriorBundle, evaluation: LapEvaluation,
                    metrics: dict[str, Any]) -> dict[str, Any]:

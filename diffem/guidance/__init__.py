@@ -1,7 +1,7 @@
 """Posterior denoisers (guidance); importing this package registers every built-in method.
 
 A new posterior method is one class in one file here, decorated with ``@register_posterior``,
-with an ``Options`` dataclass (:mod:`diffem.guidance.options`); it then appears by name in
+with an ``Options`` dataclass (:mod:`diffem.options`); it then appears by name in
 :func:`diffem.posterior.make_posterior`, the generated CLI flags and the app's controls.
 """
 

@@ -19,7 +19,7 @@ The interface every posterior method implements (:class:`PosteriorDenoiser`):
   be matched at equal cost (:func:`run_cost`).
 
 Methods register by name with :func:`register_posterior` (``POSTERIORS``), each with an
-``Options`` dataclass (:mod:`diffem.guidance.options`).
+``Options`` dataclass (:mod:`diffem.options`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..denoisers.base import Denoiser, batch_sigma
 from ..denoisers.clamped import Clamp, clamp_estimate
 from ..operators import LinearOperator
-from .options import check_options
+from ..options import check_options
 
 if TYPE_CHECKING:
     from ..samplers.base import Sampler

@@ -32,7 +32,7 @@ from ..denoisers.clamped import Clamp, clamp_estimate
 from ..operators import LinearOperator
 from ..rng import randn
 from .base import Cost, PosteriorDenoiser, register_posterior
-from .options import option
+from ..options import option
 
 if TYPE_CHECKING:
     from ..samplers.base import Sampler

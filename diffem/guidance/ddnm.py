@@ -28,7 +28,7 @@ from ..denoisers.clamped import Clamp
 from ..operators import LinearOperator
 from .base import PosteriorDenoiser, register_posterior
 from .linear import pseudo_inverse
-from .options import option
+from ..options import option
 
 
 @register_posterior

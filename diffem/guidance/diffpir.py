@@ -31,7 +31,7 @@ from ..operators import LinearOperator
 from ..rng import randn
 from .base import PosteriorDenoiser, register_posterior
 from .linear import solve_normal
-from .options import option
+from ..options import option
 
 if TYPE_CHECKING:
     from ..samplers.base import Sampler

@@ -26,7 +26,7 @@ from ..denoisers.base import Denoiser, expand_as_batch
 from ..denoisers.clamped import Clamp, clamp_estimate
 from ..operators import LinearOperator
 from .base import Cost, PosteriorDenoiser, register_posterior
-from .options import option
+from ..options import option
 
 if TYPE_CHECKING:
     from ..samplers.base import Sampler

@@ -28,7 +28,7 @@ from ..denoisers.clamped import Clamp
 from ..operators import LinearOperator
 from .base import Cost, PosteriorDenoiser, register_posterior
 from .krylov import SOLVERS
-from .options import option
+from ..options import option
 
 
 @register_posterior

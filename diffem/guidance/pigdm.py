@@ -26,7 +26,7 @@ from ..denoisers.clamped import Clamp
 from ..operators import LinearOperator
 from .base import Cost, PosteriorDenoiser, register_posterior
 from .linear import solve_gram
-from .options import option
+from ..options import option
 
 
 @register_posterior

@@ -67,6 +67,9 @@ class LinearOperator(ABC):
     summary: ClassVar[str] = ""
     #: a few plain words for a visitor ("random pixels missing"); the name if empty
     title: ClassVar[str] = ""
+    #: whether the app and ``restore`` offer it as a corruption to apply (not when its parameters
+    #: can only come with imported observations, as blur kernels do)
+    offered: ClassVar[bool] = True
 
     @classmethod
     def spec_parameter(cls) -> SpecParameter | None:

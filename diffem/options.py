@@ -1,17 +1,22 @@
-r"""Options of a posterior method: a dataclass whose fields carry their own bounds and help.
+r"""Options of an extension (a posterior method, an observation importer): a dataclass whose fields
+carry their own bounds and help.
 
-Every posterior method declares ``Options``, a frozen dataclass; each field is made with
-:func:`option`, whose metadata holds ``help``, ``low``/``high`` (inclusive bounds) and
+Every posterior method and every importer declares ``Options``, a frozen dataclass; each field is
+made with :func:`option`, whose metadata holds ``help``, ``low``/``high`` (inclusive bounds) and
 ``choices``. From that one declaration this module derives
 
 - :func:`describe_options`: a plain description per field (name, type, default, min, max,
   choices, help) that a Gradio page turns into controls;
 - :func:`add_option_arguments` / :func:`options_from_namespace`: argparse flags
-  ``--{method}-{field}`` (underscores as dashes) and the options built back from parsed args;
+  ``--{prefix}-{field}`` (underscores as dashes; ``--{field}`` with an empty prefix) and the
+  options built back from parsed args;
 - :func:`check_options`: one validation of bounds and choices for every caller.
 
-A field whose default is ``None`` means "not given": the method fills it in (e.g. DPS's tuned
-``zeta``, :mod:`diffem.tuning`).
+A field annotated ``T | None`` whose default is ``None`` means "not given": the method fills it
+in (e.g. DPS's tuned ``zeta``, :mod:`diffem.tuning`). A field annotated ``T`` with a ``None``
+default must be given: its flag is required.
+
+No heavy import here: ``--help`` builds its flags from this module without loading torch.
 """
 
 from __future__ import annotations
@@ -88,8 +93,8 @@ def check_options(options: Any) -> None:
 
 
 def flag_name(method: str, field: str) -> str:
-    """The argparse flag of ``field`` of ``method``'s options, e.g. ``--mmps-solver``."""
-    return f"--{method}-{field}".replace("_", "-")
+    """The argparse flag of ``field`` of ``method``'s options, e.g. ``--mmps-solver`` (``--field`` if no method)."""
+    return (f"--{method}-{field}" if method else f"--{field}").replace("_", "-")
 
 
 def _dest(method: str, field: str) -> str:
@@ -123,13 +128,18 @@ def _bounded(base: type, entry: Mapping[str, Any]) -> Any:
 
 def add_option_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, method: str,
                          options_class: type) -> None:
-    """One flag per field of ``options_class``; unset flags parse as ``None`` (the method's default)."""
+    """One flag per field of ``options_class``; unset flags parse as ``None`` (the method's default).
+
+    A field that must be given (annotated ``T``, default ``None``) gets a required flag."""
     for entry, field in zip(describe_options(options_class), dataclasses.fields(options_class)):
         base, _ = field_type(options_class, field)
+        required = entry["default"] is None and not entry["optional"]
         default = (entry["unset"] or "unset") if entry["default"] is None else entry["default"]
+        text = (f"{method}: {entry['help']}" if method else entry["help"]).replace("%", "%%")  # argparse formats help
         parser.add_argument(flag_name(method, entry["name"]), dest=_dest(method, entry["name"]), default=None,
-                            type=_bounded(base, entry), choices=entry["choices"],
-                            help=f"{method}: {entry['help']} (default: {default})")
+                            type=_bounded(base, entry), choices=entry["choices"], required=required,
+                            metavar=None if entry["choices"] or base is not str else field.name.upper(),
+                            help=text if required else f"{text} (default: {default})")
 
 
 def options_from_namespace(args: argparse.Namespace, method: str, options_class: type) -> Any:
