@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .discovery import listed_names, registered_names
+
 if TYPE_CHECKING:
     import torch
 
@@ -123,25 +125,33 @@ def posterior_method_names() -> Sequence[str]:
 
 @dataclass(frozen=True)
 class RegistryChoice:
-    """An option naming a registry entry: ``names()`` (which imports the registry) and a few ``examples``."""
+    """An option naming a registry entry: ``names()`` (which imports the registry) checks a value,
+    ``listed`` (read from the source, :mod:`diffem.discovery`) is what ``--help`` shows."""
 
     flag: str
     names: Callable[[], Sequence[str]]
-    examples: tuple[str, ...]
+    listed: tuple[str, ...]
 
 
 def add_registry_choice(parser: argparse.ArgumentParser, flag: str, names: Callable[[], Sequence[str]],
-                        examples: Sequence[str], help: str, **kwargs: Any) -> None:
+                        listed: Sequence[str], help: str, **kwargs: Any) -> None:
     """An option whose value must be one of ``names()``, checked by :func:`check_registry_choices`.
 
-    ``--help`` must not import the registry, so it names ``examples`` (tests check that they exist)
-    and a wrong name gets the full list.
+    ``--help`` must not import the registry, so it lists the names read from the source
+    (``listed``; a test checks that they are the registry's).
     """
-    text = f"{help}: {', '.join(examples)}, ... (a wrong name lists them all)"
-    action = parser.add_argument(flag, metavar="NAME", help=text, **kwargs)
+    action = parser.add_argument(flag, metavar="NAME", help=f"{help}: {', '.join(listed)}", **kwargs)
     checks = dict(parser.get_default("registry_choices") or {})
-    checks[action.dest] = RegistryChoice(flag, names, tuple(examples))
+    checks[action.dest] = RegistryChoice(flag, names, tuple(listed))
     parser.set_defaults(registry_choices=checks)
+
+
+def listed_samplers() -> tuple[str, ...]:
+    return registered_names("samplers", "register_sampler")
+
+
+def listed_posterior_methods() -> tuple[str, ...]:
+    return tuple(name for name in registered_names("guidance", "register_posterior") if name != "prior")
 
 
 def check_registry_choices(args: argparse.Namespace) -> None:
@@ -220,7 +230,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def add_common_sampling(parser: argparse.ArgumentParser) -> None:
-    add_registry_choice(parser, "--sampler", sampler_names, ("ddpm", "ddim", "pc"), "sampler", default="ddpm")
+    add_registry_choice(parser, "--sampler", sampler_names, listed_samplers(), "sampler", default="ddpm")
     parser.add_argument("--steps", type=positive_int, default=64, help="sampler steps")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -231,7 +241,7 @@ METHOD_OPTION_COMMANDS = ("restore", "eval")
 
 
 def add_posterior_options(parser: argparse.ArgumentParser) -> None:
-    add_registry_choice(parser, "--method", posterior_method_names, ("mmps", "dps", "conditional"),
+    add_registry_choice(parser, "--method", posterior_method_names, listed_posterior_methods(),
                         "posterior method (conditional: a DiffEM conditional model)", default="mmps")
     parser.epilog = ("Each method's options are flags --METHOD-OPTION, generated from its options dataclass, e.g.\n"
                      "--mmps-iterations 3, --mmps-solver cg, --dps-zeta 10 (unset: the value tuned for the prior).\n"
@@ -306,7 +316,7 @@ def add_train(commands: Any) -> None:
     train = add_subcommand(commands, "train", "EM-MMPS or DiffEM from an observation set",
                            "Learn a prior (or a DiffEM conditional model) by EM from an observation set.\n"
                            "Every lap is a complete folder under OUT/laps/; --resume continues after a crash.")
-    add_registry_choice(train, "--method", training_method_names, ("em-mmps", "diffem", "diffem-prior", "reference"),
+    add_registry_choice(train, "--method", training_method_names, listed_names("em/config", "METHODS"),
                         "what to learn (diffem-prior: DiffEM's unconditional prior; reference: from clean data)",
                         required=True)
     source = train.add_mutually_exclusive_group(required=True)
@@ -315,7 +325,7 @@ def add_train(commands: Any) -> None:
     train.add_argument("--corruption", help="with --data: the corruption, e.g. mask:0.75")
     train.add_argument("--observations-limit", type=positive_int, help="train on the first N observations only")
     train.add_argument("--conditional", help="diffem-prior: the trained DiffEM conditional model (a folder)")
-    add_registry_choice(train, "--prior-init", prior_init_names, ("scratch", "conditional"),
+    add_registry_choice(train, "--prior-init", prior_init_names, listed_names("em/config", "PRIOR_INITS"),
                         "diffem-prior's lap 1 (conditional: the conditional model without its condition channels)",
                         default="scratch")
     train.add_argument("--sigma-y", type=positive_float, default=0.01, help="with --data: observation noise")
@@ -328,10 +338,10 @@ def add_train(commands: Any) -> None:
     train.add_argument("--lr-final", type=positive_float, help="learning rate at the end of each lap (linear decay)")
     train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the weights")
     train.add_argument("--hflip", action="store_true", help="random horizontal flips (images)")
-    add_registry_choice(train, "--precision", precision_names, ("fp32", "bf16"),
+    add_registry_choice(train, "--precision", precision_names, listed_names("em/mstep", "PRECISIONS"),
                         "M-step forward pass (bf16: autocast, GPU)", default="fp32")
     train.add_argument("--compile", action="store_true", help="M-step through torch.compile (GPU; slow to start)")
-    add_registry_choice(train, "--sampler", sampler_names, ("ddpm", "ddim", "pc"), "E-step sampler", default="ddpm")
+    add_registry_choice(train, "--sampler", sampler_names, listed_samplers(), "E-step sampler", default="ddpm")
     train.add_argument("--sampler-steps", type=positive_int, default=64, help="E-step sampler steps")
     train.add_argument("--solver", default="gmres", choices=["cg", "gmres"], help="MMPS solver")
     train.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
@@ -340,7 +350,7 @@ def add_train(commands: Any) -> None:
     train.add_argument("--gaussian-iterations", type=positive_int, default=16, help="closed-form EM iterations (lap 0)")
     train.add_argument("--gaussian-rank", type=rank_or_full, default=64,
                        help="rank of lap 0's Gaussian covariance: an integer or 'full'")
-    train.add_argument("--preset", default="small", choices=["tiny", "small", "base", "deep"],
+    train.add_argument("--preset", default="small", choices=listed_names("backbones/unet", "UNET_PRESETS"),
                        help="UNet size (deep: four levels, for 64x64 and colour images; side divisible by 8)")
     train.add_argument("--hidden-features", type=positive_int, default=256, help="MLP width (vectors)")
     train.add_argument("--hidden-layers", type=positive_int, default=3, help="MLP depth (vectors)")
@@ -560,17 +570,20 @@ def read_picture(path: str, bundle: PriorBundle) -> torch.Tensor:
 
 
 def restoration_observation(args: argparse.Namespace, bundle: PriorBundle) -> Any:
-    """The observation to restore: ``--image`` corrupted by ``--corruption``, or taken as observed under ``--mask``."""
-    import torch
+    """The observation to restore: ``--image`` corrupted by ``--corruption``, or taken as observed under ``--mask``
+    (read as the app reads an uploaded observation and its mask, and as an import reads them)."""
+    from .app.observation import observe_picture, take_observed_picture
+    from .operators import parse_corruption
 
-    from .app.observation import observe_picture, take_corrupted_picture
-    from .operators import OPERATORS, parse_corruption
-
-    picture = read_picture(args.image, bundle)
     if args.mask is None:
+        picture = read_picture(args.image, bundle)
         return observe_picture(bundle, picture, parse_corruption(args.corruption, args.sigma_y), args.seed)
-    mask = (read_picture(args.mask, bundle)[:1] > 0.5).to(torch.float32)[None]
-    return take_corrupted_picture(bundle, picture, OPERATORS["user-mask"](sigma_y=args.sigma_y, mask=mask))
+    if len(bundle.event_shape) != 3:
+        raise UsageError("restore works on image priors")
+    for path in (args.image, args.mask):
+        if not Path(path).is_file():
+            raise UsageError(f"no image file at {path}")
+    return take_observed_picture(bundle, args.image, args.mask, args.sigma_y)
 
 
 def tuned_options(prior: str) -> dict[str, Any]:

@@ -175,13 +175,19 @@ def test_help_and_early_errors_do_not_import_torch(args: list[str]) -> None:
     assert "HEAVY - CODE" in result.stderr, result.stderr
 
 
-def test_help_names_only_registered_examples_and_shows_defaults() -> None:
+def test_help_lists_exactly_the_registered_names_and_shows_defaults() -> None:
     for name, parser in subcommands().items():
         for dest, choice in (parser.get_default("registry_choices") or {}).items():
-            unknown = set(choice.examples) - set(choice.names())
-            assert not unknown, f"{name} {choice.flag}: --help names {unknown}, which are not registered"
+            assert sorted(choice.listed) == sorted(choice.names()), f"{name} {choice.flag}: read from the source " \
+                f"{choice.listed}, registered {list(choice.names())}"
             action = next(a for a in parser._actions if a.dest == dest)
-            assert all(example in (action.help or "") for example in choice.examples)
+            assert all(listed in (action.help or "") for listed in choice.listed)
+    from diffem.backbones.unet import UNET_PRESETS
+    from diffem.discovery import listed_names
+
+    assert listed_names("backbones/unet", "UNET_PRESETS") == tuple(UNET_PRESETS)
+    preset = next(a for a in subcommands()["train"]._actions if a.dest == "preset")
+    assert list(preset.choices) == list(UNET_PRESETS)
     assert "(default: 64)" in subcommands()["sample"].format_help()
 
 
