@@ -102,7 +102,7 @@ def fit_gaussian(samples: Tensor, rank: int | None) -> GaussianDenoiser:
 
 
 #: above this dimension the covariance is never formed: its top eigenpairs come from a randomised SVD
-EXACT_EIGEN_LIMIT = 4096
+EXACT_EIGEN_LIMIT = 1024
 
 
 def top_eigenpairs(centred: Tensor, denominator: int, rank: int) -> tuple[Tensor, Tensor]:
@@ -110,7 +110,7 @@ def top_eigenpairs(centred: Tensor, denominator: int, rank: int) -> tuple[Tensor
 
     Exact (``eigh`` of the ``D x D`` covariance) up to :data:`EXACT_EIGEN_LIMIT` dimensions; beyond,
     from a randomised SVD of the data (Halko et al., 2011), which costs ``O(N D rank)``, not ``O(D^3)``:
-    a 64x64 colour image has ``D = 12,288``."""
+    a 32x32 colour image has ``D = 3,072``, a 64x64 one ``12,288``."""
     dim = centred.shape[1]
     if dim <= EXACT_EIGEN_LIMIT:
         eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred / denominator)
