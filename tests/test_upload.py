@@ -218,3 +218,13 @@ def test_a_member_that_inflates_past_its_declared_size_is_stopped_there(shapes: 
     monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, info, *a, **k: io.BytesIO(b"x" * (info.file_size + 1)))
     with pytest.raises(ObservationImportError, match="inflates past its declared size"):
         upload_importer(archive, tmp_path / "work")
+
+
+def test_an_import_error_names_files_as_they_are_in_the_upload(shapes: Path, tmp_path: Path) -> None:
+    archive = zip_folder(shapes / "shapes", tmp_path / "mine.zip", extra={"images/extra.png": b"x"})
+    with pytest.raises(ObservationImportError) as error:
+        imported(archive, tmp_path)
+    assert str(error.value) == "mine.zip: images/extra.png has no mask: expected masks/extra.png"
+    broken = npz(tmp_path / "odd.npz", y=np.zeros((3, 32, 32)), mask=np.full((3, 32, 32), 0.5))
+    with pytest.raises(ObservationImportError, match=r"^odd.npz: mask odd.npz\[0\] holds values other than 0 and 1"):
+        imported(broken, tmp_path)

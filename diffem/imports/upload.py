@@ -60,6 +60,8 @@ FOLDERS = ("images", "masks")
 CHUNK_BYTES = 2**20
 SUFFIXES = (".zip", ".npz")
 DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+#: the name of an uploaded .npz's checked copy in the work folder
+ARRAYS_COPY = "observations.npz"
 
 
 class UploadedFolder(FolderImporter):
@@ -111,9 +113,20 @@ def upload_importer(path: str | Path, work: str | Path) -> Importer:
 
 @contextmanager
 def opened_upload(path: str | Path) -> Iterator[Importer]:
-    """:func:`upload_importer` with a temporary work folder, removed when the block ends."""
+    """:func:`upload_importer` with a temporary work folder, removed when the block ends. An import error
+    raised in the block names files as they are in the upload, not by their place in the work folder."""
+    upload = Path(path).name
     with tempfile.TemporaryDirectory(prefix="diffem-upload-") as work:
-        yield upload_importer(path, work)
+        try:
+            yield upload_importer(path, work)
+        except ObservationImportError as error:
+            raise ObservationImportError(named_in_upload(str(error), upload, Path(work))) from None
+
+
+def named_in_upload(message: str, upload: str, work: Path) -> str:
+    """``message`` with work-folder paths made relative to the upload, led by the upload's name."""
+    message = message.replace(str(work / ARRAYS_COPY), upload).replace(f"{work}/", "")
+    return message if message.startswith(f"{upload}") else f"{upload}: {message}"
 
 
 def open_archive(source: Path) -> zipfile.ZipFile:
@@ -159,9 +172,9 @@ def check_members(upload: str, members: list[zipfile.ZipInfo]) -> None:
         member_parts(upload, info)
         check_member_kind(upload, info)
         total += info.file_size
-        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise refuse(upload, f"the member {info.filename!r} would inflate {info.file_size // max(info.compress_size, 1)}"
-                                 f" times (a zip bomb?); refused")
+        ratio = info.file_size // max(info.compress_size, 1)
+        if info.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
+            raise refuse(upload, f"the member {info.filename!r} would inflate {ratio} times (a zip bomb?); refused")
     if total > MAX_UNCOMPRESSED_BYTES:
         raise refuse(upload, f"the archive would unpack to {total / 2**20:.0f} MB; at most "
                              f"{MAX_UNCOMPRESSED_BYTES // 2**20} MB")
@@ -251,7 +264,7 @@ def check_claimed_pixels(upload: str, folder: Path) -> None:
 def checked_arrays(source: Path, work: Path) -> UploadedArrays:
     """Copy the ``.npz`` into ``work``, check its members and array headers, and read that copy."""
     upload = source.name
-    copy = work / "observations.npz"
+    copy = work / ARRAYS_COPY
     shutil.copyfile(source, copy)
     with open_archive(copy) as archive:
         members = archive.infolist()
