@@ -1,5 +1,10 @@
 r"""One background training job at a time, as a separate process running the CLI.
 
+A job trains on a built-in clean source corrupted on the fly (``data`` + ``corruption``) or on an
+imported observation set (``observations``: a folder under the job root, ``<root>/imported/<run>``
+as the app's upload writes it, so that no request can point training at another folder of the
+server's disk).
+
 The app's admin tab starts ``python -m diffem train ... --resume`` in its own process session
 (so a page reload or a restart of the web server does not kill it), records it in
 ``<root>/job.json``, and reads its progress from the run folder (complete laps and their
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_json
+from .backbones.unet import UNET_PRESETS
 from .em.config import METHODS
 from .em.laps import RunFolder
 from .operators import parse_corruption
@@ -31,45 +37,88 @@ LOG_FILE = "train.log"
 SECRETS = ("DIFFEM_ADMIN_PASSWORD", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DATA_SOURCES = ("fashion-mnist", "manifold")
+#: the folder under the job root that holds imported observation sets, one per run name (not a run name itself)
+IMPORTED = "imported"
 PROGRESS_SECONDS = 3
 LOG_TAIL_BYTES = 64_000
 
 
+#: inclusive bounds of a request's numbers
+LIMITS = {"laps": (1, 200), "steps_per_lap": (1, 200_000), "batch_size": (1, 4096), "sampler_steps": (1, 1000),
+          "observations_limit": (16, 60_000), "gaussian_iterations": (1, 64), "eval_count": (0, 1024),
+          "eval_samples": (0, 4096)}
+
+
 @dataclass
 class JobRequest:
+    """What to train: ``data`` + ``corruption`` (a built-in source) or ``observations`` (an imported set)."""
+
     name: str
     method: str
-    data: str = "fashion-mnist"
-    corruption: str = "mask:0.75"
+    data: str | None = "fashion-mnist"
+    corruption: str | None = "mask:0.75"
     sigma_y: float = 0.01
     laps: int = 4
     steps_per_lap: int = 500
     batch_size: int = 256
     sampler_steps: int = 32
     observations_limit: int = 4096
+    observations: str | None = None
+    preset: str = "small"
+    gaussian_iterations: int = 16
+    eval_count: int = 64
+    eval_samples: int = 256
 
-    def validate(self) -> None:
+    def validate(self, root: Path | None = None) -> None:
+        """Raise ``ValueError`` naming the first bad field; ``observations`` must lie under ``root``."""
         if not NAME_PATTERN.match(self.name):
             raise ValueError("a run name uses letters, digits, '-' and '_' only (at most 64)")
+        if self.name == IMPORTED:
+            raise ValueError(f"the run name {IMPORTED!r} is reserved for imported data; choose another")
         if self.method not in METHODS or self.method == "reference":
             raise ValueError(f"method must be em-mmps or diffem, got {self.method!r}")
-        if self.data not in DATA_SOURCES:
-            raise ValueError(f"data must be one of {', '.join(DATA_SOURCES)}, got {self.data!r}")
-        parse_corruption(self.corruption, self.sigma_y)
-        limits = {"laps": (1, 200), "steps_per_lap": (1, 200_000), "batch_size": (1, 4096),
-                  "sampler_steps": (1, 1000), "observations_limit": (16, 60_000)}
-        for key, (low, high) in limits.items():
+        if self.observations is None:
+            self.validate_source()
+        else:
+            self.validate_observations(root)
+        if self.preset not in UNET_PRESETS:
+            raise ValueError(f"the UNet preset must be one of {', '.join(UNET_PRESETS)}, got {self.preset!r}")
+        for key, (low, high) in LIMITS.items():
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ValueError(f"{key.replace('_', ' ')} must be between {low} and {high}, got {value}")
 
+    def validate_source(self) -> None:
+        if self.data not in DATA_SOURCES:
+            raise ValueError(f"data must be one of {', '.join(DATA_SOURCES)}, got {self.data!r}")
+        if not self.corruption:
+            raise ValueError("a corruption (e.g. mask:0.75) is needed to train on " + str(self.data))
+        parse_corruption(self.corruption, self.sigma_y)
+
+    def validate_observations(self, root: Path | None) -> None:
+        if self.data is not None or self.corruption is not None:
+            raise ValueError("train on data + corruption or on an imported observation set, not both")
+        if root is None:
+            raise ValueError("an imported observation set needs the job root it must lie under")
+        folder = Path(str(self.observations)).resolve()
+        if not folder.is_relative_to(Path(root).resolve()):
+            raise ValueError("the observation set must be one imported into this server's runs folder")
+        if not (folder / "observations.json").is_file():
+            raise ValueError(f"no imported observation set named {folder.name!r}; import it first")
+
+    def source_arguments(self) -> list[str]:
+        if self.observations is not None:
+            return ["--observations", str(Path(self.observations).resolve())]
+        return ["--data", str(self.data), "--corruption", str(self.corruption), "--sigma-y", str(self.sigma_y)]
+
     def command(self, root: Path) -> list[str]:
         run = root / self.name
-        return [sys.executable, "-m", "diffem", "train", "--method", self.method, "--data", self.data,
-                "--corruption", self.corruption, "--sigma-y", str(self.sigma_y), "--out", str(run),
-                "--laps", str(self.laps), "--steps-per-lap", str(self.steps_per_lap),
+        return [sys.executable, "-m", "diffem", "train", "--method", self.method, *self.source_arguments(),
+                "--out", str(run), "--laps", str(self.laps), "--steps-per-lap", str(self.steps_per_lap),
                 "--batch-size", str(self.batch_size), "--sampler-steps", str(self.sampler_steps),
-                "--observations-limit", str(self.observations_limit), "--resume"]
+                "--observations-limit", str(self.observations_limit), "--preset", self.preset,
+                "--gaussian-iterations", str(self.gaussian_iterations), "--eval-count", str(self.eval_count),
+                "--eval-samples", str(self.eval_samples), "--resume"]
 
 
 def log_tail(path: Path, lines: int = 8) -> list[str]:
@@ -102,6 +151,12 @@ class JobManager:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
+    def imported_folder(self, name: str) -> Path:
+        """Where the observation set imported for run ``name`` goes (a checked run name: no path)."""
+        if not NAME_PATTERN.match(name) or name == IMPORTED:
+            raise ValueError("a run name uses letters, digits, '-' and '_' only (at most 64), and is not 'imported'")
+        return self.root / IMPORTED / name
+
     def record(self) -> dict[str, Any] | None:
         path = self.root / JOB_FILE
         return json.loads(path.read_text()) if path.is_file() else None
@@ -111,7 +166,7 @@ class JobManager:
         return bool(record and record.get("state") == "running" and process_alive(int(record["pid"])))
 
     def start(self, request: JobRequest) -> dict[str, Any]:
-        request.validate()
+        request.validate(self.root)
         if self.running():
             raise ValueError("a training job is already running; stop it first")
         self.root.mkdir(parents=True, exist_ok=True)
