@@ -21,6 +21,7 @@ import hmac
 import inspect
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
@@ -32,19 +33,22 @@ from gradio.utils import get_upload_folder
 import numpy as np
 import torch
 
-from diffem.app.controls import LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, chosen_level, chosen_options, \
-    method_option_values, observation_controls
+from diffem.app.controls import IMPORT_OPTIONS, LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, \
+    ObservationValues, chosen_import_settings, chosen_level, chosen_options, method_option_values, observation_controls
 from diffem.app.compute import computed
-from diffem.app.catalog import best_learned_prior, describe, operator_title, starting_point
+from diffem.app.catalog import best_learned_prior, describe, operator_title, shape_words, starting_point
 from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, painted_pixels, \
     picture_from_array, read_picture
 from diffem.app.observation import Observation, corruption_operator, observation_picture, observe_picture, \
-    take_corrupted_picture
+    take_corrupted_picture, take_observed_picture
 from diffem.app.pictures import enlarge, samples_mean_spread, strip
 from diffem.app.stream import Lane, race, release_memory, sampler_frames, throttled
 from diffem.app.summary import RestorationSummary, number, summarise
 from diffem.imaging import tensor_to_image
-from diffem.jobs import JobManager, JobRequest
+from diffem.imports import import_observations
+from diffem.imports.upload import MAX_UPLOAD_BYTES, opened_upload
+from diffem.backbones.unet import UNET_PRESETS
+from diffem.jobs import LIMITS as JOB_LIMITS, JobManager, JobRequest
 from diffem.operators import OPERATORS
 from diffem.posterior import describe_posterior_methods, method_cost, steps_for_budget
 from diffem.registry import PriorRegistry
@@ -137,12 +141,16 @@ def is_readable_upload(path: str) -> bool:
     return any(resolved.is_relative_to(Path(root).resolve()) for root in (get_upload_folder(), EXAMPLES))
 
 
+def readable_file(path: str, what: str) -> str:
+    if not is_readable_upload(path):
+        raise InputError(f"Only uploaded files and the app's examples can be read; upload {what} instead")
+    return path
+
+
 def chosen_picture(image: str | None, event_shape: Sequence[int]) -> torch.Tensor:
     if not image:
         raise InputError("Upload an image or pick an example first.")
-    if not is_readable_upload(image):
-        raise InputError("Only uploaded files and the app's examples can be restored; upload the image instead")
-    return read_picture(image, event_shape)
+    return read_picture(readable_file(image, "the image"), event_shape)
 
 
 def editor_layers(editor: dict[str, Any] | None) -> list[Any]:
@@ -154,20 +162,29 @@ def editor_background(editor: dict[str, Any] | None) -> np.ndarray | None:
     return None if background is None or np.asarray(background).size == 0 else np.asarray(background)
 
 
-def make_observation(prior: str, image: str | None, corruption: str, *controls: Any) -> Observation:
-    """The observation of the chosen picture at the prior's resolution; ``controls`` are the levels (one a
-    :data:`LEVEL_OPERATORS` entry), the noise sigma, the seed and the mask editor.
+def make_observation(prior: str, *controls: Any) -> Observation:
+    """The observation of the chosen picture at the prior's resolution; ``controls`` are the observation
+    controls (:class:`ObservationValues`).
 
-    With corruption ``user-mask`` and no image file, the mask editor's background is taken as an
-    already corrupted observation (its painted pixels missing); its clean image is then unknown.
+    With corruption ``user-mask`` and a mask file, the image file is taken as an already corrupted
+    observation whose mask's white pixels are observed (as ``restore --mask`` takes it); without a
+    mask file and without an image file, the mask editor's background is taken as the observation
+    (its painted pixels missing). The clean image is then unknown.
     """
-    *levels, sigma_y, seed, editor = controls
+    values = ObservationValues.unpack(controls)
+    image, corruption = values.picture, values.corruption
     entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
     check_choice(corruption, entry.operators, "corruption for this prior")
-    sigma_y = check_float(sigma_y, 1e-4, 1.0, "Noise sigma")
-    seed = check_int(seed, 0, 2**31 - 1, "Seed")
-    level = chosen_level(corruption, levels)
+    sigma_y = check_float(values.sigma_y, 1e-4, 1.0, "Noise sigma")
+    seed = check_int(values.seed, 0, 2**31 - 1, "Seed")
+    level = chosen_level(corruption, values.levels)
     bundle = REGISTRY.bundle(prior)
+    if corruption == "user-mask" and values.mask_file:
+        if not image:
+            raise InputError("Upload the observed image too: the mask file says which of its pixels are observed")
+        return take_observed_picture(bundle, readable_file(image, "the image"),
+                                     readable_file(values.mask_file, "the mask"), sigma_y)
+    editor = values.editor
     mask = mask_from_layers(editor_layers(editor), entry.event_shape[-1]) if corruption == "user-mask" else None
     operator = corruption_operator(corruption, level, sigma_y, mask)
     background = editor_background(editor)
@@ -176,9 +193,11 @@ def make_observation(prior: str, image: str | None, corruption: str, *controls: 
     return observe_picture(bundle, chosen_picture(image, entry.event_shape), operator, seed)
 
 
-def observation_views(prior: str, observation: Observation) -> tuple[np.ndarray, np.ndarray | None]:
+def observation_views(prior: str, observation: Observation) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The clean picture (None when the observation was uploaded already corrupted) and what the model sees."""
     seen = observation_picture(REGISTRY.bundle(prior), observation)
-    return enlarge(observation.picture), None if seen is None else enlarge(seen)
+    clean = None if observation.clean is None else enlarge(observation.clean)
+    return clean, None if seen is None else enlarge(seen)
 
 
 @computed
@@ -187,17 +206,19 @@ def corrupt(prior: str, *controls: Any) -> tuple[Any, Any]:
     return observation_views(prior, make_observation(prior, *controls))
 
 
-def preview(prior: str, image: str | None, corruption: str, *rest: Any) -> tuple[Any, Any]:
+def preview(prior: str, *controls: Any) -> tuple[Any, Any]:
     """:func:`corrupt` as the controls change; nothing while the picture or the settings are incomplete."""
-    editor = rest[-1]
+    values = ObservationValues.unpack(controls)
+    image, corruption, editor = values.picture, values.corruption, values.editor
     if prior not in REGISTRY.entries or corruption not in REGISTRY.entry(prior).operators:
         return gr.skip(), gr.skip()
     if not image and (corruption != "user-mask" or editor_background(editor) is None):
         return None, None
-    if corruption == "user-mask" and painted_pixels(editor_layers(editor)) is None:
+    own_mask = corruption == "user-mask" and (values.mask_file or painted_pixels(editor_layers(editor)) is not None)
+    if corruption == "user-mask" and not own_mask:
         return gr.skip(), None  # nothing drawn yet: nothing is missing, so there is no observation to show
     try:
-        return corrupt(prior, image, corruption, *rest)
+        return corrupt(prior, *controls)
     except gr.Error as error:  # a half-typed value while the visitor edits: a notice, not an error dialog
         gr.Warning(error.message)
         return gr.skip(), gr.skip()
@@ -255,7 +276,7 @@ def restoration(prior: str, *values: Any) -> Iterator[tuple[Any, ...]]:
     controls, (method, sampler, steps, samples), option_values = (values[:OBSERVATION_INPUTS],
                                                                   values[OBSERVATION_INPUTS:OBSERVATION_INPUTS + 4],
                                                                   values[OBSERVATION_INPUTS + 4:])
-    seed = controls[-2]
+    seed = ObservationValues.unpack(controls).seed
     steps, samples = check_sampling(sampler, steps, samples)
     entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
     check_choice(method, entry.methods, f"method for {prior}")
@@ -334,7 +355,8 @@ def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
     instead of stopping the race.
     """
     controls, settings = values[:OBSERVATION_INPUTS], values[OBSERVATION_INPUTS:]
-    corruption, seed = controls[1], controls[-2]
+    observed = ObservationValues.unpack(controls)
+    corruption, seed = observed.corruption, observed.seed
     choices, (samples, steps, equal_cost, budget), option_values = (settings[:LANES], settings[LANES:LANES + 4],
                                                                     settings[LANES + 4:])
     steps, samples = check_sampling(DEFAULT_SAMPLER, steps, samples)
@@ -389,16 +411,80 @@ def check_password(password: str | None) -> None:
         raise gr.Error("Wrong admin password.")
 
 
+#: the Train tab's form, in the order of its controls (a reloaded page gets a running job's settings back)
+FORM_FIELDS = ("name", "method", "data", "corruption", "laps", "steps_per_lap", "observations_limit", "batch_size",
+               "preset", "sampler_steps", "gaussian_iterations", "eval_count", "eval_samples")
+#: the form less its data source: what "Import and train" takes after the upload and the import settings
+TRAINING_FIELDS = tuple(field for field in FORM_FIELDS if field not in ("data", "corruption"))
+#: the "Data" choice that trains on the set imported for the run name (to resume an imported run)
+IMPORTED_DATA = "imported"
+NUMBER_TITLES = {"laps": "Laps", "steps_per_lap": "Steps per lap", "observations_limit": "Observations",
+                 "batch_size": "Batch size", "sampler_steps": "E-step sampler steps",
+                 "gaussian_iterations": "Gaussian EM iterations", "eval_count": "Test restorations per lap",
+                 "eval_samples": "Prior samples per lap"}
+REQUEST_DEFAULTS = JobRequest(name="defaults", method="em-mmps")
+
+
+def training_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The form's settings other than the data source, numbers checked against the job's limits."""
+    numbers = {key: check_int(values[key], *JOB_LIMITS[key], title) for key, title in NUMBER_TITLES.items()}
+    return {"name": str(values["name"]), "method": str(values["method"]), "preset": str(values["preset"]), **numbers}
+
+
 @page_errors
-def start_training(password: str, name: str, method: str, data: str, corruption: str, laps: Any, steps: Any,
-                   observations: Any, batch_size: Any) -> tuple[str, Any]:
+def start_training(password: str, *form: Any) -> tuple[str, Any]:
+    """Start (or resume) the job the form describes; Data "imported" trains on the set imported for the run name."""
     check_password(password)
-    request = JobRequest(name=str(name), method=str(method), data=str(data), corruption=str(corruption),
-                         laps=check_int(laps, 1, 200, "Laps"), steps_per_lap=check_int(steps, 1, 200_000, "Steps per lap"),
-                         observations_limit=check_int(observations, 16, 60_000, "Observations"),
-                         batch_size=check_int(batch_size, 1, 4096, "Batch size"))
-    record = JOBS.start(request)
-    return f"started job {name!r} (process {record['pid']})", gr.Timer(active=True)
+    values = dict(zip(FORM_FIELDS, form, strict=True))
+    settings = training_settings(values)
+    if values["data"] == IMPORTED_DATA:
+        source = {"data": None, "corruption": None, "observations": str(JOBS.imported_folder(settings["name"]))}
+    else:
+        source = {"data": str(values["data"]), "corruption": str(values["corruption"])}
+    record = JOBS.start(JobRequest(**settings, **source))
+    return f"started job {settings['name']!r} (process {record['pid']})", gr.Timer(active=True)
+
+
+def import_words(summary: dict[str, Any]) -> str:
+    """An import's summary for a person: how many, what size, how much of them is observed."""
+    channels = "grey" if summary["channels"] == 1 else "colour"
+    held = f" (+{summary['held_out']} held out for evaluation)" if summary["held_out"] else ""
+    observed = (f", {summary['observed_fraction']:.0%} of their pixels observed" if "observed_fraction" in summary
+                else ", each blurred by its own kernel")
+    size = f"{summary['size']}x{summary['size']} {channels}"
+    return f"imported **{summary['observations']}** observations{held}, {size}{observed}"
+
+
+@page_errors
+def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[str, Any]:
+    """Import an uploaded .zip or .npz into ``<runs>/imported/<run name>`` (as ``import-observations`` does),
+    then start the training job on it.
+
+    ``values``: the import settings (:data:`IMPORT_OPTIONS`), then the form's :data:`TRAINING_FIELDS`.
+    """
+    check_password(password)
+    import_values, form = values[:len(IMPORT_OPTIONS)], values[len(IMPORT_OPTIONS):]
+    settings = training_settings(dict(zip(TRAINING_FIELDS, form, strict=True)))
+    chosen = chosen_import_settings(import_values)
+    if not upload:
+        raise InputError("Upload a .zip (images/ and masks/ folders) or a .npz (arrays y and mask) first")
+    readable_file(upload, "the file")
+    if JOBS.running():
+        raise InputError("A training job is already running; stop it first")
+    name = settings["name"]
+    folder = JOBS.imported_folder(name)
+    if folder.exists() or (JOBS.root / name).exists():
+        raise InputError(f"A run named {name!r} exists already: choose a new run name (to continue it, choose "
+                         f"Data '{IMPORTED_DATA}' and press Start / resume)")
+    with opened_upload(upload) as importer:
+        summary = import_observations(importer, chosen, folder)
+    try:
+        record = JOBS.start(JobRequest(**settings, data=None, corruption=None, observations=str(folder)))
+    except ValueError:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing trains on it: the run name stays free
+        raise
+    return (f"{import_words(summary).capitalize()}; started job {name!r} (process {record['pid']}) on them",
+            gr.Timer(active=True))
 
 
 def stop_training(password: str) -> str:
@@ -419,9 +505,33 @@ def lap_plot_frame(history: list[dict[str, Any]], keys: Sequence[str]) -> Any:
     return pd.DataFrame(rows, columns=["lap", "metric", "value"])
 
 
-PLOTS = {"quality": ("frechet_pixels", "frechet_features", "sinkhorn"), "posterior PSNR": ("posterior_psnr",),
-         "loss": ("final_loss",)}
-FORM_FIELDS = ("name", "method", "data", "corruption", "laps", "steps_per_lap", "observations_limit", "batch_size")
+#: one plot per metric family; an imported run (no clean images) has the held-out figures instead
+PLOTS = {"quality": ("frechet_pixels", "frechet_features", "sinkhorn", "heldout_residual"),
+         "PSNR (dB)": ("posterior_psnr", "heldout_pixel_psnr"), "loss": ("final_loss",)}
+#: the per-lap table's columns after "lap": a header and the metric(s) it shows; only columns some lap has
+LAP_COLUMNS = (("loss", ("final_loss",)), ("Fréchet", ("frechet_pixels", "frechet_features")),
+               ("posterior PSNR", ("posterior_psnr",)), ("Sinkhorn", ("sinkhorn",)),
+               ("held-out pixel PSNR", ("heldout_pixel_psnr",)), ("held-out residual", ("heldout_residual",)))
+
+
+def first_metric(metrics: dict[str, Any], keys: Sequence[str]) -> Any:
+    return next((metrics[key] for key in keys if metrics.get(key) is not None), None)
+
+
+def lap_table(history: list[dict[str, Any]]) -> Any:
+    """One row per lap, with the columns the laps have (Fréchet... for clean test data, held-out figures else)."""
+    import pandas as pd
+
+    shown = [(header, keys) for header, keys in LAP_COLUMNS if any(first_metric(m, keys) is not None for m in history)]
+    rows = [[m.get("lap"), *[rounded(first_metric(m, keys)) for _, keys in shown]] for m in history]
+    return pd.DataFrame(rows, columns=["lap", *[header for header, _ in shown]])
+
+
+def form_value(request: dict[str, Any], key: str) -> Any:
+    """A recorded request's value for the form (an imported job's data shows as "imported")."""
+    if key == "data" and request.get("observations"):
+        return IMPORTED_DATA
+    return gr.skip() if request.get(key) is None else request[key]
 
 
 def training_status(password: str) -> tuple[Any, ...]:
@@ -434,11 +544,10 @@ def training_status(password: str) -> tuple[Any, ...]:
     header = f"**{status['name']}**: {status['state']}, complete laps: {status['laps'][-1] if status['laps'] else '-'}"
     log = "\n".join(status["log"])
     gallery = [str(Path(status["run"]) / "laps" / f"lap-{lap:04d}" / "samples.png") for lap in status["laps"]]
-    rows = [[m.get("lap"), rounded(m.get("final_loss")), rounded(m.get("frechet_pixels", m.get("frechet_features"))),
-             rounded(m.get("posterior_psnr")), rounded(m.get("sinkhorn"))] for m in status["history"]]
     plots = [lap_plot_frame(status["history"], keys) for keys in PLOTS.values()]
-    form = [status["request"].get(key, gr.skip()) for key in FORM_FIELDS]
-    return (f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], rows, *plots, *form,
+    form = [form_value(status["request"], key) for key in FORM_FIELDS]
+    return (f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], lap_table(status["history"]),
+            *plots, *form,
             gr.Timer(active=status["state"] == "running"))
 
 
@@ -480,13 +589,20 @@ def refresh_priors() -> tuple[Any, ...]:
 
 # --- page -----------------------------------------------------------------------------------
 INTRODUCTION = """\
-**What am I looking at?** Each model here is a diffusion prior for **28x28 grey** pictures of clothing
+**What am I looking at?** Each model shipped here is a diffusion prior for **28x28 grey** pictures of clothing
 (Fashion-MNIST), learned *without ever seeing a clean picture*: only corrupted ones (75 % of the pixels
 missing, or blurred), by expectation-maximisation. Pick an example, corrupt it, and watch the model fill in
 what is missing; the blue pixels are the ones it never sees. Several samples show what it is sure of (they
-agree) and what it guesses (they differ: the uncertainty map). An uploaded photo is shrunk to 28x28 grey
-first, so fine detail is gone before the model starts, and a picture that is not clothing gets restored
-*as if it were clothing*: the prior only knows what it learned."""
+agree) and what it guesses (they differ: the uncertainty map). An uploaded photo is shrunk to the prior's
+size (28x28 grey for these) first, so fine detail is gone before the model starts, and a picture that is not
+clothing gets restored *as if it were clothing*: the prior only knows what it learned."""
+
+IMPORT_HELP = f"""\
+Upload a **.zip** holding an `images/` folder and a `masks/` folder (at its root or in one folder; the same
+file names in both; masks black and white, white = observed) or a **.npz** with arrays `y` and `mask`.
+It is imported into the runs folder under the run name above, then trained on with the settings above
+(Data and Corruption are not used). At most {MAX_UPLOAD_BYTES // 2**20} MB; images of 16 to 64 pixels a side,
+or set a size."""
 
 
 def examples() -> list[tuple[str, str]]:
@@ -524,6 +640,10 @@ def prior_words(prior: str) -> str:
     return describe(REGISTRY.entry(prior)) if prior in REGISTRY.entries else ""
 
 
+MASK_FILE_LABEL = ("Or upload the mask of an already corrupted image (white = observed, black = missing): the "
+                   "image above is then taken as the observation")
+
+
 def level_slider(name: str, visible: bool, value: float | None = None) -> gr.Slider:
     """The slider of one operator's level: range, step and default from the operator class."""
     parameter = OPERATORS[name].spec_parameter()
@@ -540,14 +660,23 @@ def level_updates(corruption: str | None, value: float | None = None) -> list[An
 
 
 def prior_controls(prior: str) -> tuple[Any, ...]:
-    """A prior's corruption choices, its own corruption and level, its methods and its description."""
+    """A prior's corruption choices, its own corruption and level, its methods, its description and the
+    clean view's label."""
     if prior not in REGISTRY.entries:
-        return gr.update(choices=[]), gr.update(choices=[]), "", *level_updates(None)
+        return (gr.update(choices=[]), gr.update(choices=[]), "", gr.update(label=clean_label(None)),
+                *level_updates(None))
     entry = REGISTRY.entry(prior)
     start = starting_point(entry)
     return (gr.update(choices=[(operator_title(n) + f" ({n})", n) for n in entry.operators], value=start.corruption),
             gr.update(choices=[method_label(m) for m in entry.methods], value=start.method), prior_words(prior),
-            *level_updates(start.corruption, start.amount))
+            gr.update(label=clean_label(prior)), *level_updates(start.corruption, start.amount))
+
+
+def clean_label(prior: str | None) -> str:
+    """The clean view's label, with the prior's own resolution (28x28 grey, 32x32 colour...)."""
+    if prior not in REGISTRY.entries:
+        return "Clean image"
+    return f"Clean image (at the model's {shape_words(REGISTRY.entry(prior).event_shape)})"
 
 
 def corruption_controls(corruption: str) -> tuple[Any, ...]:
@@ -559,7 +688,8 @@ def method_label(method: str) -> tuple[str, str]:
 
 
 def option_control(option: dict[str, Any]) -> gr.components.Component:
-    """The control of one posterior-method option, from its description (type, bounds, choices, help)."""
+    """The control of one option (a posterior method's, an import setting), from its description (type, bounds,
+    choices, help); an option that may be left unset gets a box that may be left empty."""
     label = option["name"].replace("_", " ")
     info = option["help"] + (f" (empty: {option['unset']})" if option.get("unset") else "")
     if option["choices"]:
@@ -567,7 +697,8 @@ def option_control(option: dict[str, Any]) -> gr.components.Component:
     if option["type"] == "bool":
         return gr.Checkbox(value=option["default"], label=label, info=info)
     low, high = option["min"], option["max"]
-    if option["type"] == "int" and low is not None and high is not None and high - low <= 64:
+    if option["type"] == "int" and low is not None and high is not None and high - low <= 64 \
+            and option["default"] is not None:
         return gr.Slider(low, high, value=option["default"], step=1, label=label, info=info)
     return gr.Number(option["default"], label=label, info=info, minimum=low, maximum=high,
                      precision=0 if option["type"] == "int" else None)
@@ -632,15 +763,16 @@ def build_demo() -> gr.Blocks:
                         sigma_y = gr.Number(0.01, label="Noise sigma")
                         seed = gr.Number(0, precision=0, label="Seed")
                     with gr.Group(visible=False) as editor_group:
-                        gr.Markdown("**Draw your own mask**: paint over the pixels to hide (painted = missing). "
+                        gr.Markdown("**Your own mask**: paint over the pixels to hide (painted = missing). "
                                     "Without a file above, the canvas picture itself is taken as the observation.")
                         editor = gr.ImageEditor(canvas(first, first_image),
                                                 type="numpy", height=300, show_label=False, layers=False,
                                                 canvas_size=(224, 224), sources=["upload", "clipboard"])
+                        mask_file = gr.File(label=MASK_FILE_LABEL, file_types=["image"], type="filepath")
                 with gr.Column():
                     with gr.Row():
-                        clean_view = gr.Image(shown.get("clean"), label="Clean image (at the model's 28x28)",
-                                              format="png", interactive=False)
+                        clean_view = gr.Image(shown.get("clean"), label=clean_label(first), format="png",
+                                              interactive=False)
                         observation_view = gr.Image(shown.get("seen"), label="Observation: what the model sees "
                                                     "(blue = missing)", format="png", interactive=False)
                     method = gr.Dropdown([method_label(m) for m in REGISTRY.entry(first).methods] if first else [],
@@ -707,23 +839,42 @@ def build_demo() -> gr.Blocks:
                 run_name = gr.Textbox("fashion-mask", label="Run name")
                 train_method = gr.Dropdown(["em-mmps", "diffem"], value="em-mmps", label="Method",
                                            allow_custom_value=True)
-                train_data = gr.Dropdown(["fashion-mnist", "manifold"], value="fashion-mnist", label="Data",
-                                         allow_custom_value=True)
+                train_data = gr.Dropdown(["fashion-mnist", "manifold", IMPORTED_DATA], value="fashion-mnist",
+                                         label="Data", allow_custom_value=True,
+                                         info=f"{IMPORTED_DATA}: the set imported below for this run name")
                 train_corruption = gr.Textbox("mask:0.75", label="Corruption")
             with gr.Row():
                 train_laps = gr.Number(4, precision=0, label="Laps")
                 train_steps = gr.Number(500, precision=0, label="Steps per lap")
                 train_observations = gr.Number(4096, precision=0, label="Observations")
                 train_batch = gr.Number(64, precision=0, label="Batch size")
+            with gr.Accordion("More settings", open=False):
+                with gr.Row():
+                    train_preset = gr.Dropdown(list(UNET_PRESETS), value=REQUEST_DEFAULTS.preset, label="UNet size",
+                                               info="deep: four levels, for 64x64 and colour")
+                    train_sampler_steps = gr.Number(REQUEST_DEFAULTS.sampler_steps, precision=0,
+                                                    label=NUMBER_TITLES["sampler_steps"])
+                    train_gaussian = gr.Number(REQUEST_DEFAULTS.gaussian_iterations, precision=0,
+                                               label=NUMBER_TITLES["gaussian_iterations"] + " (lap 0)")
+                    train_eval_count = gr.Number(REQUEST_DEFAULTS.eval_count, precision=0,
+                                                 label=NUMBER_TITLES["eval_count"])
+                    train_eval_samples = gr.Number(REQUEST_DEFAULTS.eval_samples, precision=0,
+                                                   label=NUMBER_TITLES["eval_samples"])
             with gr.Row():
                 start_button = gr.Button("Start / resume", variant="primary")
                 stop_train_button = gr.Button("Stop", variant="stop")
                 status_button = gr.Button("Refresh status")
                 refresh_button = gr.Button("Make finished laps selectable in Restore")
+            with gr.Accordion("Train on your own corrupted data", open=True):
+                gr.Markdown(IMPORT_HELP)
+                train_upload = gr.File(label="Your observations (.zip or .npz)", file_types=[".zip", ".npz"],
+                                       type="filepath")
+                with gr.Row():
+                    import_inputs = [option_control(option) for option in IMPORT_OPTIONS]
+                import_button = gr.Button("Import and train", variant="primary")
             train_message = gr.Markdown()
             lap_gallery = gr.Gallery(label="Prior samples per lap", columns=6, height=240)
-            lap_table = gr.Dataframe(headers=["lap", "loss", "Fréchet", "posterior PSNR", "Sinkhorn"],
-                                     interactive=False)
+            lap_table = gr.Dataframe(headers=["lap", *[header for header, _ in LAP_COLUMNS[:4]]], interactive=False)
             with gr.Row():
                 lap_plots = [gr.LinePlot(x="lap", y="value", color="metric", label=f"Per lap: {title}", sort="x")
                              for title in PLOTS]
@@ -733,17 +884,17 @@ def build_demo() -> gr.Blocks:
                 push_button = gr.Button("Push to the Hub")
             timer = gr.Timer(3.0, active=False)
 
-        corrupt_inputs = [prior, image, corruption, *levels, sigma_y, seed, editor]
+        corrupt_inputs = [prior, image, corruption, *levels, sigma_y, seed, editor, mask_file]
         views = [clean_view, observation_view]
         results = [slider, mean_view, std_view, metrics, download]
         if pictures:
             gallery.select(pick_example, None, image, api_name=False)
-        prior.change(prior_controls, prior, [corruption, method, prior_info, *levels], api_name=False)
+        prior.change(prior_controls, prior, [corruption, method, prior_info, clean_view, *levels], api_name=False)
         corruption.change(corruption_controls, corruption, [editor_group, *levels], api_name=False)
         method.change(method_controls, method, option_groups, api_name=False)
         image.change(editor_with_picture, [prior, image], editor, api_name=False)
         gr.on([image.change, prior.change, corruption.change, *[level.release for level in levels], sigma_y.change,
-               seed.change, editor.change], preview, corrupt_inputs, views, api_name="observe", show_progress="hidden")
+               seed.change, editor.change, mask_file.change], preview, corrupt_inputs, views, api_name="observe", show_progress="hidden")
         restore_event = restore_button.click(
             restore, corrupt_inputs + [method, sampler, steps, samples, *option_inputs],
             [live, status, *results], api_name="restore", concurrency_limit=2, show_progress="hidden")
@@ -754,9 +905,12 @@ def build_demo() -> gr.Blocks:
             api_name="compare", concurrency_limit=2, show_progress="hidden")
         compare_stop.click(stopped, None, compare_status, cancels=[compare_event], api_name=False)
         form = [run_name, train_method, train_data, train_corruption, train_laps, train_steps, train_observations,
-                train_batch]
+                train_batch, train_preset, train_sampler_steps, train_gaussian, train_eval_count, train_eval_samples]
+        training_form = [control for control, field in zip(form, FORM_FIELDS, strict=True) if field in TRAINING_FIELDS]
         status_outputs = [train_message, lap_gallery, lap_table, *lap_plots, *form, timer]
         start_button.click(start_training, [password, *form], [train_message, timer], api_name="train_start")
+        import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_form],
+                            [train_message, timer], api_name="train_import")
         stop_train_button.click(stop_training, password, train_message, api_name="train_stop")
         status_button.click(training_status, password, status_outputs, api_name="train_status")
         timer.tick(poll_training, password, status_outputs, api_name=False, show_progress="hidden")
@@ -784,7 +938,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     global demo  # a module-level `demo` is what the Spaces reloader swaps when the code changes
     demo = build_demo()
     place_priors()
-    demo.queue(max_size=16, default_concurrency_limit=1).launch(server_name=host, server_port=port)
+    demo.queue(max_size=16, default_concurrency_limit=1).launch(server_name=host, server_port=port,
+                                                                max_file_size=MAX_UPLOAD_BYTES)
 
 
 if __name__ == "__main__":

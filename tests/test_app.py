@@ -173,12 +173,32 @@ def test_bad_input_gets_a_clear_error(client: Client, picture: str, tmp_path: Pa
     assert "done" in list(client.submit(*restore_args(picture, steps=2), api_name="/restore"))[-1][1]
 
 
+def train_form(name: str, data: str, corruption: str, laps: int, steps: int, observations: int, batch: int,
+               method: str = "em-mmps", **more: object) -> tuple[object, ...]:
+    """The Train tab's form (:data:`app.FORM_FIELDS`): these, and the request's defaults for the rest."""
+    given = {"name": name, "method": method, "data": data, "corruption": corruption, "laps": laps,
+             "steps_per_lap": steps, "observations_limit": observations, "batch_size": batch, **more}
+    return tuple(given[f] if f in given else getattr(app.REQUEST_DEFAULTS, f) for f in app.FORM_FIELDS)
+
+
+def training_form(form: tuple[object, ...]) -> tuple[object, ...]:
+    """The form less its data source, as "Import and train" takes it."""
+    return tuple(value for value, field in zip(form, app.FORM_FIELDS) if field in app.TRAINING_FIELDS)
+
+
+def import_values(**chosen: object) -> tuple[object, ...]:
+    """The import settings' controls: their defaults, with ``chosen`` ones."""
+    return tuple(chosen.get(option["name"], option["default"]) for option in app.IMPORT_OPTIONS)
+
+
 def test_training_endpoints_refuse_without_credentials(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DIFFEM_ADMIN_PASSWORD", raising=False)
     with pytest.raises(Exception, match="Training is disabled"):
-        client.predict("", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64, 16, api_name="/train_start")
+        client.predict("", *train_form("run", "fashion-mnist", "mask:0.75", 1, 10, 64, 16), api_name="/train_start")
     monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
-    for endpoint, args in (("/train_start", ("wrong", "run", "em-mmps", "fashion-mnist", "mask:0.75", 1, 10, 64, 16)),
+    form = train_form("run", "fashion-mnist", "mask:0.75", 1, 10, 64, 16)
+    for endpoint, args in (("/train_start", ("wrong", *form)), ("/train_import", ("wrong", None, *import_values(),
+                                                                                   *training_form(form))),
                            ("/train_stop", ("wrong",)), ("/train_status", ("wrong",)),
                            ("/train_push", ("wrong", "run/lap-1", "me/prior"))):
         with pytest.raises(Exception, match="Wrong admin password"):
@@ -190,17 +210,18 @@ def test_training_endpoints_refuse_without_credentials(client: Client, monkeypat
 
 def test_an_admin_starts_watches_and_stops_one_training_job(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
-    started, _ = client.predict("correct horse", "toy-run", "em-mmps", "manifold", "projection:2", 2, 50, 64, 32,
+    started, _ = client.predict("correct horse", *train_form("toy-run", "manifold", "projection:2", 2, 50, 64, 32),
                                 api_name="/train_start")
     assert "started job 'toy-run'" in started
     try:
         with pytest.raises(Exception, match="already running"):
-            client.predict("correct horse", "other", "em-mmps", "manifold", "projection:2", 1, 10, 64, 16,
+            client.predict("correct horse", *train_form("other", "manifold", "projection:2", 1, 10, 64, 16),
                            api_name="/train_start")
         message, _, _, *rest = client.predict("correct horse", api_name="/train_status")
         assert "toy-run" in message and "correct horse" not in message
-        form = rest[3:11]  # after the three plots: the running job's settings, for a reloaded page
-        assert form[0] == "toy-run" and form[3] == "projection:2" and form[7] == 32
+        form = dict(zip(app.FORM_FIELDS, rest[3:3 + len(app.FORM_FIELDS)]))  # after the plots: for a reloaded page
+        assert (form["name"], form["corruption"], form["batch_size"], form["preset"]) == ("toy-run", "projection:2",
+                                                                                          32, "small")
         pid = app.JOBS.record()["pid"]
         seen_by_the_job = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
         assert b"correct horse" not in seen_by_the_job

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..operators import OPERATORS
@@ -55,9 +56,33 @@ def corruption_words(corruption: dict[str, Any] | str | None) -> str:
     return f"corrupted by {operator_title(name)}"
 
 
+def shape_words(event_shape: Sequence[int]) -> str:
+    """``(3, 32, 32)`` as "32x32 colour", ``(1, 28, 28)`` as "28x28 grey", ``(2,)`` as "2-D points"."""
+    if len(event_shape) != 3:
+        return f"{event_shape[0]}-D points"
+    channels, height, width = event_shape
+    return f"{width}x{height} " + ("grey" if channels == 1 else "colour")
+
+
+def imported_words(entry: PriorEntry, imported: dict[str, Any]) -> str:
+    """What an imported set was: its upload or source, the pictures' size, and their own masks or kernels."""
+    source = imported.get("upload") or imported.get("dataset") or \
+        (Path(str(imported["file"])).name if imported.get("file") else "a folder of images and masks")
+    operator = entry.config.get("info", {}).get("corruption", {})
+    corrupted = "its own blur kernel" if isinstance(operator, dict) and operator.get("name") == "kernel-blur" \
+        else "its own mask"
+    return f"imported observations ({source}, {shape_words(entry.event_shape)}, each with {corrupted})"
+
+
 def learned_from(entry: PriorEntry) -> str:
     info = entry.config.get("info", {})
+    imported = info.get("data", {}).get("imported") if isinstance(info.get("data"), dict) else None
     data = DATASETS.get(str(info.get("data", {}).get("data", "")), "images")
+    if isinstance(imported, dict):
+        method = METHODS.get(str(info.get("method")), f"by {info.get('method', 'an unknown method')}")
+        laps = f", {info['lap']} EM laps" if isinstance(info.get("lap"), int) else ""
+        what = "as a Gaussian fit (EM's starting point)" if entry.kind == "gaussian" else f"{method}{laps}"
+        return f"only {imported_words(entry, imported)}, {what}"
     if is_upper_bound(entry):
         return f"the clean {data}: an upper bound for comparison, not learned from corrupted data"
     if entry.kind == "gaussian":

@@ -1,4 +1,4 @@
-"""A visitor's inputs, checked: numbers, choices, pictures and drawn masks.
+"""A visitor's inputs, checked: numbers, choices, pictures, drawn masks and observed pictures with their masks.
 
 Every check raises :class:`InputError` with a sentence a person can act on; the page shows it
 as it is (``gr.Error`` in the app), the CLI prints it on one line.
@@ -16,6 +16,9 @@ from PIL import Image
 from torch import Tensor
 
 from ..data.image_folder import ImageSizeError, check_image_size, image_to_array, read_image_file
+from ..image_files import open_image
+from ..imports.base import ObservationImportError, Observed
+from ..imports.shaping import LUMA, fitted, image_pixels, mask_pixels
 
 
 class InputError(ValueError):
@@ -92,3 +95,38 @@ def mask_from_layers(layers: Sequence[Any], size: int) -> Tensor | None:
         return None
     resized = Image.fromarray(painted.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST)
     return torch.from_numpy((np.asarray(resized) == 0).astype(np.float32))[None, None]
+
+
+def opened(path: str | Path, what: str) -> Image.Image:
+    try:
+        return open_image(path)
+    except ImageSizeError as error:
+        raise InputError(f"{what.capitalize()}: {error}") from None
+    except (OSError, ValueError):
+        raise InputError(f"Cannot read {what} as an image.") from None
+
+
+def read_observed(image: str | Path, mask: str | Path, event_shape: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """An already corrupted picture and its mask (white = observed) at the model's resolution:
+    ``(C, H, W)`` pixels in ``[0, 1]`` and a ``(1, 1, H, W)`` mask of 0/1.
+
+    They are fitted as an import fits them (:mod:`diffem.imports.shaping`: centre square, then a
+    normalised average of observed pixels only, a pixel being observed when half its area was),
+    so a restored observation is read exactly as the training observations were.
+    """
+    mask_name = Path(mask).name
+    try:
+        pixels = image_pixels(opened(image, "the observed image"), Path(image).name)
+        observed = mask_pixels(opened(mask, "the mask"), mask_name)
+    except ObservationImportError as error:
+        raise InputError(str(error)) from None
+    if observed.shape != pixels.shape[:2]:
+        raise InputError(f"The mask is {observed.shape[1]}x{observed.shape[0]} but the image is "
+                         f"{pixels.shape[1]}x{pixels.shape[0]}: upload the mask made for this image.")
+    shaped = fitted(Observed(Path(image).name, pixels, mask=observed), int(event_shape[-1]), "crop",
+                    resizing_allowed=True)
+    assert shaped.mask is not None
+    picture = shaped.pixels.transpose(2, 0, 1)
+    if int(event_shape[0]) == 1:
+        picture = np.tensordot(LUMA, picture, axes=([0], [0]))[None]
+    return torch.from_numpy(np.ascontiguousarray(picture, dtype=np.float32)), torch.from_numpy(shaped.mask)[None, None]

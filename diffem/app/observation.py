@@ -3,7 +3,8 @@ r"""What a restoration starts from: a picture, an operator ``A`` and an observat
 The picture is taken to the prior's resolution first (``x`` in the model's scale), then observed
 with freshly drawn operator parameters (a random mask, a box) from ``seed``. A picture that is
 already corrupted (uploaded with its own mask) is taken as ``y = m * x`` directly; its clean image
-is then unknown. :func:`observation_picture` is what the model sees, drawn for a person.
+is then unknown (:func:`take_observed_picture` reads such a picture and its mask file, for the page
+and the CLI alike). :func:`observation_picture` is what the model sees, drawn for a person.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import Tensor
 from ..bundle import PriorBundle
 from ..operators import OPERATORS, LinearOperator
 from ..rng import make_generator
-from .inputs import InputError
+from .inputs import InputError, read_observed
 
 #: colour of pixels the model never sees (missing), in [0, 1] RGB: a blue that no grey image has
 MISSING_COLOUR = (0.18, 0.36, 0.85)
@@ -70,6 +71,14 @@ def take_corrupted_picture(bundle: PriorBundle, picture: Tensor, operator: Linea
     except ValueError as error:
         raise InputError(str(error)) from None
     return Observation(picture, None, y, operator)
+
+
+def take_observed_picture(bundle: PriorBundle, image: str, mask: str, sigma_y: float) -> Observation:
+    """An observed image file and its mask file (white = observed) as the observation under ``user-mask``."""
+    picture, observed = read_observed(image, mask, bundle.event_shape)
+    if not observed.any():
+        raise InputError("The mask is all black: no pixel is observed (white = observed, black = missing).")
+    return take_corrupted_picture(bundle, picture, corruption_operator("user-mask", None, sigma_y, observed))
 
 
 def observation_picture(bundle: PriorBundle, observation: Observation) -> Tensor | None:
