@@ -363,6 +363,8 @@ def add_train(commands: Any) -> None:
     train.add_argument("--seed", type=int, default=0, help="random seed")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from the last complete lap")
+    train.add_argument("--start-from", help="a bundle trained before (e.g. a shipped checkpoint): an empty run "
+                                            "folder starts as its lap K (its info.lap) and continues with lap K+1")
     train.add_argument("--time-limit", type=positive_float, help="seconds; no lap is started that would overrun")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--keep-weights", type=positive_int,
@@ -510,7 +512,7 @@ def command_train(args: argparse.Namespace) -> None:
         raise UsageError(f"{observations} is not an observation set (make one with make-observations)")
     device_for(args.device)
     run_em(config, device=args.device, resume=args.resume, progress=not args.quiet, time_limit=args.time_limit,
-           keep_weights=args.keep_weights)
+           keep_weights=args.keep_weights, start_from=args.start_from)
 
 
 def command_train_features(args: argparse.Namespace) -> None:

@@ -16,9 +16,10 @@ METHODS = ("em-mmps", "diffem", "reference", "diffem-prior")
 PRIOR_INITS = ("scratch", "conditional")
 
 #: settings that may change when a run is resumed (the others must match)
-#: (each lap's metrics.json records the M-step length it used)
+#: (each lap's metrics.json records the M-step length it used; the observation set may move to another
+#: folder, another machine, as long as it is the same set: ``run.json`` keeps its digest)
 RESUMABLE_CHANGES = ("laps", "steps_per_lap", "final_prior_steps", "estep_batch", "eval_samples", "eval_count",
-                     "precision", "compile")
+                     "precision", "compile", "observations")
 
 
 @dataclass

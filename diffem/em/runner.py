@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
-from ..data.observations import TEST_FILE, load_observation_set
+from ..data.observations import TEST_FILE, TRAIN_FILE, load_observation_set
 from .config import EMConfig
-from .laps import RunError, RunFolder, lap_name, verify_folder, writing_verified
-from .methods import FINAL_SHARDS, METHOD_CLASSES, SHARDS_DIR, DiffEM, EMMethod
+from .laps import RunError, RunFolder, lap_name, sha256, verify_folder, writing_verified
+from .methods import CONDITIONAL_DIR, FINAL_SHARDS, METHOD_CLASSES, PRIOR_DIR, SHARDS_DIR, DiffEM, EMMethod
+from .seeding import seed_run
 from .processes import Processes
 from .shards import remove_shards
 
@@ -45,16 +46,28 @@ def build_method(config: EMConfig, processes: Processes, progress: bool) -> EMMe
     return METHOD_CLASSES[config.method](config, observations, test, processes.device, progress, processes)
 
 
-def open_run(folder: RunFolder, config: EMConfig, resume: bool) -> list[int]:
-    """Start or check the run folder; the complete laps, after removing a broken one (main process)."""
-    folder.start(config.to_dict(), resume, config.fixed_keys())
-    return folder.complete_laps(repair=True)
+def open_run(folder: RunFolder, config: EMConfig, resume: bool, start_from: str | None = None) -> list[int]:
+    """Start or check the run folder (seeding an empty one from ``start_from``); the complete laps, after
+    removing a broken one (main process)."""
+    record = {**config.to_dict(), DIGEST_KEY: observations_digest(config.observations)}
+    existing = folder.config()
+    same_set = "observations" if existing is not None and DIGEST_KEY not in existing else DIGEST_KEY
+    folder.start(record, resume, (*config.fixed_keys(), same_set))
+    done = folder.complete_laps(repair=True)
+    if start_from is not None and not done:
+        seed_run(folder, start_from, CONDITIONAL_DIR if config.method == "diffem" else PRIOR_DIR)
+        done = folder.complete_laps()
+    return done
 
 
 def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progress: bool = True,
-           time_limit: float | None = None, log: Any = print, keep_weights: int | None = None) -> RunFolder:
+           time_limit: float | None = None, log: Any = print, keep_weights: int | None = None,
+           start_from: str | None = None) -> RunFolder:
     """Train to ``config.laps`` laps (plus DiffEM's final prior), continuing a run if ``resume``.
 
+    ``start_from``: a bundle that an empty run folder starts from, as its lap ``K`` (:mod:`diffem.em.seeding`).
+    ``time_limit``: no lap is started that would end after it, judged by the last lap's duration
+    (on a resumed run, the last complete lap's recorded E-step, M-step and evaluation time).
     Under ``accelerate launch`` every process calls this; see :mod:`diffem.em.processes`.
     """
     started = time.perf_counter()
@@ -63,7 +76,7 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
     main = processes.is_main
     log = log if main else _silent
     folder = RunFolder(config.out)
-    done = processes.broadcast(open_run(folder, config, resume) if main else None)
+    done = processes.broadcast(open_run(folder, config, resume, start_from) if main else None)
     final_ready = config.method == "diffem" and config.final_prior_steps > 0
     final_path = folder.root / FINAL_DIR
     if done and done[-1] >= config.laps and (not final_ready or verify_folder(final_path) is None):
@@ -79,7 +92,7 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
                 log(_summary(method.initial_lap(staging)))
         processes.barrier()
         done = [0]
-    lap_seconds = 0.0
+    lap_seconds = recorded_lap_seconds(folder.lap_metrics(done[-1])) if main else 0.0
     for lap in range(done[-1] + 1, config.laps + 1):
         elapsed = time.perf_counter() - started
         if processes.broadcast(time_limit is not None and elapsed + lap_seconds > time_limit):
@@ -90,7 +103,7 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
         metrics = on_main(processes, folder.writing_lap(lap),
                           lambda staging: method.lap(lap, previous, staging))  # noqa: B023 (called at once)
         lap_seconds = time.perf_counter() - lap_start
-        log(_summary(metrics))
+        log(_summary(metrics) + f" lap_seconds={lap_seconds:.4g}")
         if main:
             remove_shards(folder.root / SHARDS_DIR, lap_name(lap))
             if keep_weights is not None:
@@ -102,6 +115,22 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
         if main:
             remove_shards(folder.root / SHARDS_DIR, FINAL_SHARDS)
     return folder
+
+
+#: ``run.json``'s record of which observation set the run trains on, wherever that set lies
+DIGEST_KEY = "observations_digest"
+
+
+def observations_digest(folder: str) -> str:
+    """SHA-256 of the set's training file: the same set, made again from the same data and seed, has the same."""
+    return sha256(Path(folder) / TRAIN_FILE)
+
+
+def recorded_lap_seconds(metrics: dict[str, Any]) -> float:
+    """How long a finished lap took, from its ``metrics.json`` (0 when it does not say)."""
+    if isinstance(metrics.get("lap_seconds"), (int, float)):
+        return float(metrics["lap_seconds"])
+    return float(sum(metrics.get(key, 0.0) for key in ("estep_seconds", "mstep_seconds", "fit_seconds")))
 
 
 def on_main(processes: Processes, writing: AbstractContextManager[Path],

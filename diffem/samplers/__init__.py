@@ -3,7 +3,8 @@
 from .base import MAX_STEPS, SAMPLERS, Sampler, SamplerStep, make_sampler, register_sampler
 from .ddim import DDIMSampler
 from .ddpm import DDPMSampler
+from .heun import HeunSampler
 from .pc import PCSampler
 
 __all__ = ["MAX_STEPS", "SAMPLERS", "Sampler", "SamplerStep", "make_sampler", "register_sampler",
-           "DDIMSampler", "DDPMSampler", "PCSampler"]
+           "DDIMSampler", "DDPMSampler", "HeunSampler", "PCSampler"]

@@ -1,0 +1,58 @@
+"""The GPU training queue, on the CPU: a run starts from its shipped checkpoint (never lap 0), stops at
+its deadline, packs into one tar, and continues from the pack in another folder (another session)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--train-argument=--steps-per-lap", "--train-argument=2", "--train-argument=--batch-size",
+        "--train-argument=8", "--train-argument=--sampler-steps", "--train-argument=2",
+        "--train-argument=--estep-batch", "--train-argument=16", "--train-argument=--eval-count",
+        "--train-argument=2", "--train-argument=--eval-samples", "--train-argument=0",
+        "--train-argument=--device", "--train-argument=cpu"]
+
+
+def queue(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, str(ROOT / "checkpoints" / "train_queue.py"), *args], capture_output=True,
+                            text=True, env=env, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path) -> None:
+    first, second = tmp_path / "session-1", tmp_path / "session-2"
+    shipped_lap = json.loads((ROOT / "checkpoints" / "em-mmps-fashion-mask75" / "diffem.json").read_text())["info"]["lap"]
+    out = queue("run", "--runs", str(first), "--deadline", "600", "--only", "em-mmps-mask", "--observations", "32",
+                "--until-lap", str(shipped_lap + 1), *TINY).stdout
+    run = first / "em-mmps-mask"
+    laps = sorted(p.name for p in (run / "laps").iterdir())
+    assert laps == [f"lap-{lap:04d}" for lap in range(shipped_lap + 2)], out  # from the shipped lap, one more
+    assert json.loads((run / "laps" / f"lap-{shipped_lap:04d}" / "metrics.json").read_text())["seeded_from"]
+
+    queue("pack", "--runs", str(first), "--out", str(tmp_path / "packs"))
+    pack = tmp_path / "packs" / "em-mmps-mask.tar"
+    assert pack.stat().st_size < 16 * 2**20
+    with tarfile.open(pack) as archive:
+        weights = [m.name for m in archive.getmembers() if m.name.endswith(".safetensors")]
+    assert weights and all(f"lap-{shipped_lap + 1:04d}" in name for name in weights)  # the last lap's weights only
+
+    queue("unpack", "--runs", str(second), str(pack))
+    queue("run", "--runs", str(second), "--deadline", "600", "--only", "em-mmps-mask", "--observations", "32",
+          "--until-lap", str(shipped_lap + 2), *TINY)
+    continued = sorted(p.name for p in (second / "em-mmps-mask" / "laps").iterdir())
+    assert continued == [f"lap-{lap:04d}" for lap in range(shipped_lap + 3)]  # lap K+2 follows the pack's K+1
+    late = queue("run", "--runs", str(second), "--deadline", "1", "--only", "em-mmps-mask", "--observations", "32",
+                 *TINY).stdout
+    assert "not started, 1 s left and a lap takes about" in late  # a lap that cannot finish is not begun
+    assert sorted(p.name for p in (second / "em-mmps-mask" / "laps").iterdir()) == continued
+    before, after = (json.loads((folder / "run.json").read_text()) for folder in (run, second / "em-mmps-mask"))
+    moved = {"laps", "out", "observations"}  # the target lap, and the folders of another session
+    assert {k: v for k, v in after.items() if k not in moved} == {k: v for k, v in before.items() if k not in moved}
+    assert before["observations_digest"] == after["observations_digest"]  # the same set, made again
