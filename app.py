@@ -445,20 +445,20 @@ def start_training(password: str, *form: Any) -> tuple[str, Any]:
     return f"started job {settings['name']!r} (process {record['pid']})", gr.Timer(active=True)
 
 
-def import_words(summary: dict[str, Any]) -> str:
-    """An import's summary for a person: how many, what size, how much of them is observed."""
+def import_words(summary: dict[str, Any], name: str) -> str:
+    """An import's summary for a person: how many, into which run, what size, how much of them is observed."""
     channels = "grey" if summary["channels"] == 1 else "colour"
     held = f" (+{summary['held_out']} held out for evaluation)" if summary["held_out"] else ""
-    observed = (f", {summary['observed_fraction']:.0%} of their pixels observed" if "observed_fraction" in summary
-                else ", each blurred by its own kernel")
-    size = f"{summary['size']}x{summary['size']} {channels}"
-    return f"imported **{summary['observations']}** observations{held}, {size}{observed}"
+    observed = (f"{summary['observed_fraction'] * 100:.0f} % of their pixels observed" if "observed_fraction" in summary
+                else "each blurred by its own kernel")
+    return (f"Imported **{summary['observations']}** observations{held} into run {name!r}: "
+            f"{summary['size']}x{summary['size']} {channels}, {observed}.")
 
 
 @page_errors
-def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[str, Any]:
+def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[str, str, Any]:
     """Import an uploaded .zip or .npz into ``<runs>/imported/<run name>`` (as ``import-observations`` does),
-    then start the training job on it.
+    then start the training job on it: the import's summary (it stays), the job message and the poll timer.
 
     ``values``: the import settings (:data:`IMPORT_OPTIONS`), then the form's :data:`TRAINING_FIELDS`.
     """
@@ -483,8 +483,8 @@ def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[s
     except ValueError:
         shutil.rmtree(folder, ignore_errors=True)  # nothing trains on it: the run name stays free
         raise
-    return (f"{import_words(summary).capitalize()}; started job {name!r} (process {record['pid']}) on them",
-            gr.Timer(active=True))
+    return (import_words(summary, name),
+            f"started job {name!r} (process {record['pid']}) on the imported set", gr.Timer(active=True))
 
 
 def stop_training(password: str) -> str:
@@ -602,7 +602,7 @@ Upload a **.zip** holding an `images/` folder and a `masks/` folder (at its root
 file names in both; masks black and white, white = observed) or a **.npz** with arrays `y` and `mask`.
 It is imported into the runs folder under the run name above, then trained on with the settings above
 (Data and Corruption are not used). At most {MAX_UPLOAD_BYTES // 2**20} MB; images of 16 to 64 pixels a side,
-or set a size."""
+or set a size. To continue an imported run later, choose Data *{IMPORTED_DATA}* and press Start / resume."""
 
 
 def examples() -> list[tuple[str, str]]:
@@ -640,8 +640,7 @@ def prior_words(prior: str) -> str:
     return describe(REGISTRY.entry(prior)) if prior in REGISTRY.entries else ""
 
 
-MASK_FILE_LABEL = ("Or upload the mask of an already corrupted image (white = observed, black = missing): the "
-                   "image above is then taken as the observation")
+MASK_FILE_LABEL = "Or upload its mask (white = observed): the image above is then taken as already corrupted"
 
 
 def level_slider(name: str, visible: bool, value: float | None = None) -> gr.Slider:
@@ -676,7 +675,7 @@ def clean_label(prior: str | None) -> str:
     """The clean view's label, with the prior's own resolution (28x28 grey, 32x32 colour...)."""
     if prior not in REGISTRY.entries:
         return "Clean image"
-    return f"Clean image (at the model's {shape_words(REGISTRY.entry(prior).event_shape)})"
+    return f"Clean image, at {shape_words(REGISTRY.entry(prior).event_shape)}"
 
 
 def corruption_controls(corruption: str) -> tuple[Any, ...]:
@@ -689,19 +688,27 @@ def method_label(method: str) -> tuple[str, str]:
 
 def option_control(option: dict[str, Any]) -> gr.components.Component:
     """The control of one option (a posterior method's, an import setting), from its description (type, bounds,
-    choices, help); an option that may be left unset gets a box that may be left empty."""
+    choices, help); a number that may be left unset gets a text box that may be left empty."""
     label = option["name"].replace("_", " ")
     info = option["help"] + (f" (empty: {option['unset']})" if option.get("unset") else "")
     if option["choices"]:
         return gr.Radio(list(option["choices"]), value=option["default"], label=label, info=info)
     if option["type"] == "bool":
         return gr.Checkbox(value=option["default"], label=label, info=info)
+    if option["default"] is None and option["type"] in ("int", "float"):
+        # Gradio's Number turns an empty value into 0 (and sends it), so a number that may be unset is typed as text
+        bounds = f" ({bound_words(option['min'])} to {bound_words(option['max'])})" if option["min"] is not None else ""
+        return gr.Textbox(None, label=label + bounds, info=info, max_lines=1,
+                          placeholder=f"empty: {option.get('unset') or 'unset'}")
     low, high = option["min"], option["max"]
-    if option["type"] == "int" and low is not None and high is not None and high - low <= 64 \
-            and option["default"] is not None:
+    if option["type"] == "int" and low is not None and high is not None and high - low <= 64:
         return gr.Slider(low, high, value=option["default"], step=1, label=label, info=info)
     return gr.Number(option["default"], label=label, info=info, minimum=low, maximum=high,
                      precision=0 if option["type"] == "int" else None)
+
+
+def bound_words(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 def method_controls(method: str) -> list[Any]:
@@ -749,7 +756,7 @@ def build_demo() -> gr.Blocks:
                                              height="auto", allow_preview=False, object_fit="contain")
                     # a File (not an Image) input, so that a broken upload reaches our own check and its clear error
                     image = gr.File(value=first_image, label="Or upload an image (any size or format)",
-                                    file_types=["image"], type="filepath")
+                                    file_types=["image"], type="filepath", elem_id="picture")
                     prior = gr.Dropdown(names, value=first, label="Prior", allow_custom_value=True)
                     prior_info = gr.Markdown(prior_words(first) if first else "")
                     operators = REGISTRY.entry(first).operators if first else []
@@ -768,7 +775,8 @@ def build_demo() -> gr.Blocks:
                         editor = gr.ImageEditor(canvas(first, first_image),
                                                 type="numpy", height=300, show_label=False, layers=False,
                                                 canvas_size=(224, 224), sources=["upload", "clipboard"])
-                        mask_file = gr.File(label=MASK_FILE_LABEL, file_types=["image"], type="filepath")
+                        mask_file = gr.File(label=MASK_FILE_LABEL, file_types=["image"], type="filepath",
+                                            elem_id="mask-file")
                 with gr.Column():
                     with gr.Row():
                         clean_view = gr.Image(shown.get("clean"), label=clean_label(first), format="png",
@@ -840,8 +848,7 @@ def build_demo() -> gr.Blocks:
                 train_method = gr.Dropdown(["em-mmps", "diffem"], value="em-mmps", label="Method",
                                            allow_custom_value=True)
                 train_data = gr.Dropdown(["fashion-mnist", "manifold", IMPORTED_DATA], value="fashion-mnist",
-                                         label="Data", allow_custom_value=True,
-                                         info=f"{IMPORTED_DATA}: the set imported below for this run name")
+                                         label="Data", allow_custom_value=True)
                 train_corruption = gr.Textbox("mask:0.75", label="Corruption")
             with gr.Row():
                 train_laps = gr.Number(4, precision=0, label="Laps")
@@ -868,10 +875,11 @@ def build_demo() -> gr.Blocks:
             with gr.Accordion("Train on your own corrupted data", open=True):
                 gr.Markdown(IMPORT_HELP)
                 train_upload = gr.File(label="Your observations (.zip or .npz)", file_types=[".zip", ".npz"],
-                                       type="filepath")
+                                       type="filepath", elem_id="train-upload")
                 with gr.Row():
                     import_inputs = [option_control(option) for option in IMPORT_OPTIONS]
                 import_button = gr.Button("Import and train", variant="primary")
+                import_summary = gr.Markdown()
             train_message = gr.Markdown()
             lap_gallery = gr.Gallery(label="Prior samples per lap", columns=6, height=240)
             lap_table = gr.Dataframe(headers=["lap", *[header for header, _ in LAP_COLUMNS[:4]]], interactive=False)
@@ -910,7 +918,7 @@ def build_demo() -> gr.Blocks:
         status_outputs = [train_message, lap_gallery, lap_table, *lap_plots, *form, timer]
         start_button.click(start_training, [password, *form], [train_message, timer], api_name="train_start")
         import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_form],
-                            [train_message, timer], api_name="train_import")
+                            [import_summary, train_message, timer], api_name="train_import")
         stop_train_button.click(stop_training, password, train_message, api_name="train_stop")
         status_button.click(training_status, password, status_outputs, api_name="train_status")
         timer.tick(poll_training, password, status_outputs, api_name=False, show_progress="hidden")

@@ -59,10 +59,11 @@ def test_an_uploaded_zip_trains_a_prior_that_restores_its_own_observations(clien
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", PASSWORD)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job shares two cores with the server: no oversubscription
-    message, _ = client.predict(PASSWORD, handle_file(str(shapes / "shapes.zip")), *import_values(held_out=0.25),
-                                *tiny_run("shapes"), api_name="/train_import")
-    assert message.startswith("Imported **18** observations (+6 held out for evaluation), 32x32 colour, ")
-    assert "% of their pixels observed; started job 'shapes'" in message
+    summary, message, _ = client.predict(PASSWORD, handle_file(str(shapes / "shapes.zip")),
+                                         *import_values(held_out=0.25), *tiny_run("shapes"), api_name="/train_import")
+    assert summary.startswith("Imported **18** observations (+6 held out for evaluation) into run 'shapes': "
+                              "32x32 colour, ") and summary.endswith(" % of their pixels observed.")
+    assert "started job 'shapes'" in message
     assert (app.JOBS.root / "imported" / "shapes" / "observations.json").is_file()
     wait_for_the_job(240)
     status, gallery, table, quality, psnr, _, *form = client.predict(PASSWORD, api_name="/train_status")
@@ -78,7 +79,7 @@ def test_an_uploaded_zip_trains_a_prior_that_restores_its_own_observations(clien
 
     app.refresh_priors()  # what "Make finished laps selectable in Restore" runs
     assert {"shapes/lap-0", "shapes/lap-1"} <= set(app.REGISTRY.names())
-    assert app.clean_label("shapes/lap-1") == "Clean image (at the model's 32x32 colour)"
+    assert app.clean_label("shapes/lap-1") == "Clean image, at 32x32 colour"
     assert "imported observations (shapes.zip, 32x32 colour, each with its own mask)" in app.prior_words("shapes/lap-1")
     observed = observation_controls(handle_file(str(shapes / "shapes" / "images" / "shape-0003.png")), "user-mask",
                                     mask_file=handle_file(str(shapes / "shapes" / "masks" / "shape-0003.png")))
@@ -87,7 +88,8 @@ def test_an_uploaded_zip_trains_a_prior_that_restores_its_own_observations(clien
     final = list(client.submit("shapes/lap-1", *observed, "mmps", "ddpm", 4, 2, *method_option_values("mmps"),
                                api_name="/restore"))[-1]
     assert "done: 4 steps" in final[1] and "clean image is unknown" in final[5]
-    assert Image.open(final[3]).size == (224, 224) and is_colour(final[3])
+    assert Image.open(final[3]).size == (224, 224) and is_colour(final[3])  # the mean, at 7x its 32x32
+    assert not is_colour(final[4])  # the uncertainty map pools the channels into one grey map
 
 
 UPLOADS = {

@@ -23,7 +23,7 @@ from ..operators import OPERATORS
 from ..options import describe_options
 from ..posterior import describe_posterior_methods
 from .catalog import operator_title
-from .inputs import InputError, check_float, check_int
+from .inputs import InputError, as_number, check_float, check_int
 
 #: operators with a level to set, each with its own slider
 LEVEL_OPERATORS = [name for name, cls in OPERATORS.items() if cls.spec_parameter() is not None]
@@ -89,10 +89,20 @@ def chosen_options(method: str, values: Sequence[Any]) -> dict[str, Any]:
     for (name, option), value in zip(METHOD_OPTIONS, values, strict=True):
         if name != method:
             continue
-        if option["type"] == "int" and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        options[option["name"]] = value
+        options[option["name"]] = typed_value(option, value)
     return options
+
+
+def typed_value(option: dict[str, Any], value: Any) -> Any:
+    """A control's value as its option's type: a number that may be unset comes as text, empty meaning unset;
+    whole numbers of int options come back as ``int``."""
+    if isinstance(value, str) and option["type"] in ("int", "float"):
+        if not value.strip():
+            return None
+        value = as_number(value, option["name"].replace("_", " ").capitalize())
+    if option["type"] == "int" and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value
 
 
 #: every import setting's description (:func:`diffem.options.describe_options`), in the order of its controls

@@ -24,8 +24,9 @@ from .observation import Observation
 
 @dataclass
 class RestorationSummary:
-    """Pixels in ``[0, 1]``: ``samples`` ``(S, C, H, W)``; ``spread`` is the std map scaled to its maximum
-    (None for a single sample); ``figures`` are the numbers (JSON-ready)."""
+    """Pixels in ``[0, 1]``: ``samples`` ``(S, C, H, W)``; ``spread`` is the std map ``(1, H, W)`` scaled to its
+    maximum, a colour image's channels pooled (root mean square) so that it reads as one grey map (None for a
+    single sample); ``figures`` are the numbers (JSON-ready)."""
 
     samples: Tensor
     mean: Tensor
@@ -71,6 +72,8 @@ def summarise(bundle: PriorBundle, observation: Observation | None, samples: Ten
     spread = None
     if pixels.shape[0] > 1:
         std = pixels.std(dim=0, unbiased=False)
+        if std.dim() == 3 and std.shape[0] > 1:
+            std = std.pow(2).mean(dim=0, keepdim=True).sqrt()
         spread = std / std.max().clamp_min(1e-6)
     figures: dict[str, Any] = {"samples": int(pixels.shape[0]), "steps": int(steps), "seconds": float(seconds),
                                "observed": observation is not None}
