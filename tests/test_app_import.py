@@ -96,6 +96,8 @@ UPLOADS = {
     "zip bomb": ("bomb.zip", bomb, "bomb.zip: the member 'images/a.png' would inflate"),
     "traversal": ("up.zip", lambda p: with_member(p, zipfile.ZipInfo("images/../../evil.png")), "outside the archive"),
     "text named .zip": ("notes.zip", lambda p: (p.write_text("hello"), p)[1], "not a readable zip archive"),
+    # Gradio's own file-type check answers first here; behind it, upload_importer refuses it too (test_upload)
+    "another kind of file": ("notes.txt", lambda p: (p.write_text("hello"), p)[1], r"Invalid file type.*\.zip"),
 }
 
 
