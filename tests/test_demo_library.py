@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -185,3 +186,68 @@ def test_a_prior_says_which_options_were_tuned_for_it(tmp_path: Path) -> None:
     write_tuned(folder, "dps", "mask", {"options": {"zeta": 10.0}, "psnr": 17.6})
     words = describe(PriorRegistry(tmp_path).entry("gauss"))
     assert "Tuned on validation observations: dps zeta 10 for mask." in words and "with mmps, dps" in words
+
+
+def test_an_observed_picture_and_its_mask_are_read_as_an_import_reads_them(tmp_path: Path) -> None:
+    """Missing pixels hold garbage that must not leak into the fitted observation; sizes and masks are checked."""
+    from PIL import Image
+
+    from diffem.app.inputs import read_observed
+    from diffem.app.observation import take_observed_picture
+
+    bundle = PriorBundle.from_pretrained(gaussian_bundle(tmp_path / "gauss", {}), device="cpu")
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :16] = 255  # left half observed
+    pixels = np.where(mask[..., None] > 0, np.array([40, 120, 200], np.uint8), np.uint8(255))
+    Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "seen.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    picture, observed = read_observed(tmp_path / "seen.png", tmp_path / "mask.png", (1, SIZE, SIZE))
+    assert picture.shape == (1, SIZE, SIZE) and observed.shape == (1, 1, SIZE, SIZE)
+    assert observed[0, 0, :, :SIZE // 2].all() and not observed[0, 0, :, SIZE // 2:].any()
+    grey = (0.299 * 40 + 0.587 * 120 + 0.114 * 200) / 255  # the observed colour, not mixed with the white garbage
+    assert torch.allclose(picture[0, :, :SIZE // 2], torch.full((SIZE, SIZE // 2), grey), atol=1e-4)
+    colour, _ = read_observed(tmp_path / "seen.png", tmp_path / "mask.png", (3, SIZE, SIZE))
+    assert colour.shape == (3, SIZE, SIZE)
+    observation = take_observed_picture(bundle, str(tmp_path / "seen.png"), str(tmp_path / "mask.png"), 0.01)
+    assert observation.clean is None and observation.operator.name == "user-mask"
+    Image.fromarray(mask[:20, :20]).save(tmp_path / "small.png")
+    Image.fromarray((mask // 2).astype(np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.zeros_like(mask)).save(tmp_path / "black.png")
+    for name, message in (("small.png", "The mask is 20x20 but the image is 32x32"),
+                          ("grey.png", "grey.png holds values other than 0 and 1"),
+                          ("black.png", "all black: no pixel is observed")):
+        with pytest.raises(InputError, match=message):
+            take_observed_picture(bundle, str(tmp_path / "seen.png"), str(tmp_path / name), 0.01)
+    with pytest.raises(InputError, match="Cannot read the mask as an image"):
+        read_observed(tmp_path / "seen.png", tmp_path / "gauss" / "diffem.json", (1, SIZE, SIZE))
+
+
+def test_import_settings_and_unset_numbers_come_back_typed() -> None:
+    from diffem.app.controls import IMPORT_OPTIONS, METHOD_OPTIONS, chosen_import_settings, chosen_options
+
+    defaults = [option["default"] for option in IMPORT_OPTIONS]
+    names = [option["name"] for option in IMPORT_OPTIONS]
+    assert chosen_import_settings(defaults).size is None
+    given = dict(zip(names, defaults)) | {"size": "32", "limit": "", "channels": "3"}
+    chosen = chosen_import_settings([given[n] for n in names])
+    assert (chosen.size, chosen.limit, chosen.channels) == (32, None, "3")
+    for change, message in (({"size": "eight"}, "Size must be a number"), ({"size": 8}, "Size must be a whole number "
+                            "between 16 and 64"), ({"fit": "stretch"}, "Fit must be one of crop, resize")):
+        values = dict(zip(names, defaults)) | change
+        with pytest.raises(InputError, match=message):
+            chosen_import_settings([values[n] for n in names])
+    values = [None if (m, o["name"]) == ("dps", "zeta") else o["default"] for m, o in METHOD_OPTIONS]
+    assert chosen_options("dps", values)["zeta"] is None
+    assert chosen_options("dps", ["2.5" if (m, o["name"]) == ("dps", "zeta") else o["default"]
+                                  for m, o in METHOD_OPTIONS])["zeta"] == 2.5
+    with pytest.raises(InputError, match="Zeta must be a number"):
+        chosen_options("dps", ["big" if (m, o["name"]) == ("dps", "zeta") else o["default"] for m, o in METHOD_OPTIONS])
+
+
+def test_the_lap_table_shows_the_figures_the_laps_have() -> None:
+    clean = [{"lap": 0, "frechet_pixels": 50.0, "posterior_psnr": 20.0}, {"lap": 1, "final_loss": 0.5,
+                                                                         "frechet_pixels": 40.0, "posterior_psnr": 21.0}]
+    imported = [{"lap": 0, "heldout_pixel_psnr": 12.0, "heldout_residual": 3.0}]
+    assert list(app.lap_table(clean).columns) == ["lap", "loss", "Fréchet", "posterior PSNR"]
+    assert list(app.lap_table(imported).columns) == ["lap", "held-out pixel PSNR", "held-out residual"]
+    assert app.lap_table(imported).values.tolist() == [[0, 12.0, 3.0]]
