@@ -127,3 +127,23 @@ def test_import_settings_and_missing_sets_are_checked_before_anything_runs(clien
     with pytest.raises(Exception, match="no imported observation set named 'never-imported'"):
         client.predict(PASSWORD, *form, api_name="/train_start")
     assert not app.JOBS.running()
+
+
+def test_a_job_gets_half_the_cores_unless_the_server_says_otherwise(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from diffem.jobs import JobManager, JobRequest, job_threads
+
+    def started_threads() -> str:
+        jobs = JobManager(tmp_path / "runs")
+        record = jobs.start(JobRequest(name="threads", method="em-mmps", data="manifold", corruption="projection:2",
+                                       laps=1, steps_per_lap=1, observations_limit=16))
+        try:
+            environ = Path(f"/proc/{record['pid']}/environ").read_bytes().split(b"\0")
+        finally:
+            jobs.stop()
+        return next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"OMP_NUM_THREADS="))
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert started_threads() == str(job_threads()) and job_threads() >= 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert started_threads() == "3"
