@@ -308,7 +308,9 @@ class CleanReference(EMMPS):
         source = self.observations.info.get("data")
         if not source:
             raise ValueError("the observation set does not record its clean data source")
-        self.clean = load_clean_data(source).train[: len(self.observations)]
+        channels, size = self.event_shape[0], self.event_shape[-1]  # an image folder is read at the set's own shape
+        clean = load_clean_data(source, size=size, channels=channels) if len(self.event_shape) == 3 else load_clean_data(source)
+        self.clean = clean.train[: len(self.observations)]
 
     def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
         return self.clean
