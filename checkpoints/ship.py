@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import plot_curves, write_section  # noqa: E402
+from common import write_section  # noqa: E402
 from diffem.atomic import atomic_directory  # noqa: E402
 from diffem.em.laps import RunFolder, verify_folder  # noqa: E402
 
@@ -293,16 +293,9 @@ posterior PSNR on 256 test observations {family[common]['posterior_psnr']:.2f} d
 
 
 def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
-    curves = {}
-    labels = {"em-mmps-mask": "EM-MMPS (mask 75 %)", "diffem-mask": "DiffEM (mask 75 %, aggregate posterior)",
-              "diffem-mask-own": "DiffEM, own masks only (ablation)", "diffem-blur": "DiffEM (blur, aggregate posterior)",
-              "reference": "clean-data reference (upper bound)"}
-    for run_name, label in labels.items():
-        history = RunFolder(runs / run_name).history()
-        if history:
-            curves[label] = [m["frechet_features"] for m in history]
-    plot_curves(curves, ROOT / "docs" / "fashion.png", "Fréchet distance (feature net, 1,000 samples)",
-                "Fashion-MNIST: prior quality per lap")
+    import fashion_figure  # benchmarks/: the figure from the model cards just written, two panels
+
+    fashion_figure.main()
     models = evaluation["models"]
     rows = ["| prior | lap | FD (10,000 samples) | ratio to reference |", "|---|---|---|---|"]
     reference = models.get("reference", {}).get("prior", {}).get("frechet_features")
