@@ -2,7 +2,8 @@ r"""Pictures of tensors: image grids and 2-D scatter plots, as PIL images (saved
 
 Images are model-scale tensors mapped to pixels by a :class:`~diffem.scaling.DataScaling`;
 small images are enlarged by an integer factor with nearest-neighbour resampling so each model
-pixel stays a crisp square.
+pixel stays a crisp square. Pixels an observation lacks are drawn in :data:`MISSING_COLOUR`, the
+same blue in the app, the CLI's pictures and the lap pictures of a run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,21 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
+
+
+#: how every picture shows the pixels an observation does not have (a blue that clothing scans rarely hold)
+MISSING_COLOUR = (0.18, 0.36, 0.85)
+
+
+def painted_missing(pixels: Tensor, missing: Tensor | None) -> Tensor:
+    """``(B, 3, H, W)`` RGB of ``(B, 1 or 3, H, W)`` pixels in ``[0, 1]``, where ``missing`` (1 = missing,
+    any channel) is :data:`MISSING_COLOUR`; grey pixels become three equal channels."""
+    rgb = pixels.expand(-1, 3, -1, -1).clone() if pixels.shape[1] == 1 else pixels[:, :3].clone()
+    if missing is None:
+        return rgb
+    hole = missing.to(rgb.device).amax(dim=1, keepdim=True).bool().expand_as(rgb)
+    colour = torch.tensor(MISSING_COLOUR, dtype=rgb.dtype, device=rgb.device)[None, :, None, None].expand_as(rgb)
+    return torch.where(hole, colour, rgb)
 
 
 def to_uint8(pixels: Tensor) -> np.ndarray:

@@ -14,7 +14,8 @@ from diffem import GaussianDenoiser, PriorBundle, VESchedule
 from diffem.app.controls import LEVEL_OPERATORS
 from diffem.app.catalog import best_learned_prior, describe, starting_point
 from diffem.app.inputs import InputError, check_int, mask_from_layers
-from diffem.app.observation import MISSING_COLOUR, corruption_operator, observation_picture, observe_picture
+from diffem.app.observation import corruption_operator, observation_picture, observe_picture
+from diffem.imaging import MISSING_COLOUR
 from diffem.app.stream import Frame, throttled
 from diffem.app.summary import summarise
 from diffem.operators import OPERATORS

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..bundle import PriorBundle
+from ..imaging import painted_missing
 from ..operators import OPERATORS, LinearOperator
 from ..rng import make_generator
 from .inputs import InputError, read_observed
-
-#: colour of pixels the model never sees (missing), in [0, 1] RGB: a blue that no grey image has
-MISSING_COLOUR = (0.18, 0.36, 0.85)
 
 
 @dataclass
@@ -83,15 +81,10 @@ def take_observed_picture(bundle: PriorBundle, image: str, mask: str, sigma_y: f
 
 def observation_picture(bundle: PriorBundle, observation: Observation) -> Tensor | None:
     """What the model sees, as ``(3, H, W)`` RGB pixels: ``y`` in ``x``'s coordinates, missing pixels in
-    :data:`MISSING_COLOUR`. None for vector priors (nothing to draw)."""
+    :data:`~diffem.imaging.MISSING_COLOUR`. None for vector priors (nothing to draw)."""
     if len(bundle.event_shape) != 3:
         return None
     y = observation.y.to(bundle.device)
-    seen = bundle.scaling.to_pixels(observation.operator.preview(y)).clamp(0, 1)[0].cpu()
-    rgb = seen.expand(3, -1, -1).clone() if seen.shape[0] == 1 else seen[:3].clone()
+    seen = bundle.scaling.to_pixels(observation.operator.preview(y)).clamp(0, 1)[:1].cpu()
     missing = observation.operator.missing(y)
-    if missing is not None:
-        hole = missing[0].amax(dim=0).cpu().bool()
-        for channel, value in enumerate(MISSING_COLOUR):
-            rgb[channel][hole] = value
-    return rgb
+    return painted_missing(seen, None if missing is None else missing[:1].cpu())[0]

@@ -36,12 +36,13 @@ PriorDraw = Callable[[int], Tensor]
 @dataclass
 class LapEvaluation:
     """A lap's figures, its prior samples, and restorations of test observations with what they were
-    restored from (``observed``, in ``x``'s coordinates) for the lap's pictures."""
+    restored from (``observed``, in ``x``'s coordinates, and where it has no pixels) for the lap's pictures."""
 
     metrics: dict[str, Any]
     prior_samples: Tensor
     reconstructions: Tensor | None
     observed: Tensor | None = None
+    observed_missing: Tensor | None = None
 
 
 def evaluate_lap(prior_draw: PriorDraw, posterior: PosteriorFactory, test: ObservationSet | None,
@@ -92,4 +93,5 @@ def evaluate_without_clean(prior_samples: Tensor, posterior: PosteriorFactory, t
     reconstructions = posterior_samples(posterior, source, sampler, batch_size=len(source), generator=generator,
                                         device=device, progress=False)
     metrics: dict[str, Any] = {**held_out_report(reconstructions, subset, held_out), "posterior_count": len(subset)}
-    return LapEvaluation(metrics, prior_samples, reconstructions, source.operator.preview(source.y))
+    return LapEvaluation(metrics, prior_samples, reconstructions, source.operator.preview(source.y),
+                         source.operator.missing(source.y))

@@ -34,7 +34,7 @@ from ..data.observations import ObservationSet, make_observation_set
 from ..data.sources import load_clean_data
 from ..denoisers import EDMDenoiser
 from ..features import load_feature_net
-from ..imaging import image_grid, scatter_plot
+from ..imaging import image_grid, painted_missing, scatter_plot
 from ..operators import LinearOperator, parse_corruption
 from ..rng import make_generator
 from ..samplers import make_sampler
@@ -129,14 +129,17 @@ class EMMethod:
         if evaluation.reconstructions is None or self.test is None:
             return
         count = min(8, evaluation.reconstructions.shape[0])
+        restored = painted_missing(scaling.to_pixels(evaluation.reconstructions[:count]), None)
         if self.test.x is not None:
             y, operator = self.test.batch(slice(0, count))
-            rows = torch.cat([self.test.x[:count], operator.adjoint(y), evaluation.reconstructions[:count]])
+            seen = painted_missing(scaling.to_pixels(operator.preview(y)), operator.missing(y))
+            rows = torch.cat([painted_missing(scaling.to_pixels(self.test.x[:count]), None), seen, restored])
         elif evaluation.observed is not None:
-            rows = torch.cat([evaluation.observed[:count], evaluation.reconstructions[:count]])
+            seen = painted_missing(scaling.to_pixels(evaluation.observed[:count]), evaluation.observed_missing)
+            rows = torch.cat([seen, restored])
         else:
             return
-        image_grid(scaling.to_pixels(rows), columns=count).save(folder / "reconstructions.png")
+        image_grid(rows, columns=count).save(folder / "reconstructions.png")
 
     def finish_lap(self, folder: Path, part: str, bundle: PriorBundle, evaluation: LapEvaluation,
                    metrics: dict[str, Any]) -> dict[str, Any]:
