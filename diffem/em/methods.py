@@ -135,7 +135,8 @@ class EMMethod:
             seen = painted_missing(scaling.to_pixels(operator.preview(y)), operator.missing(y))
             rows = torch.cat([painted_missing(scaling.to_pixels(self.test.x[:count]), None), seen, restored])
         elif evaluation.observed is not None:
-            seen = painted_missing(scaling.to_pixels(evaluation.observed[:count]), evaluation.observed_missing)
+            missing = None if evaluation.observed_missing is None else evaluation.observed_missing[:count]
+            seen = painted_missing(scaling.to_pixels(evaluation.observed[:count]), missing)
             rows = torch.cat([seen, restored])
         else:
             return
