@@ -447,12 +447,11 @@ def start_training(password: str, *form: Any) -> tuple[str, Any]:
 
 def import_words(summary: dict[str, Any], name: str) -> str:
     """An import's summary for a person: how many, into which run, what size, how much of them is observed."""
-    channels = "grey" if summary["channels"] == 1 else "colour"
     held = f" (+{summary['held_out']} held out for evaluation)" if summary["held_out"] else ""
     observed = (f"{summary['observed_fraction'] * 100:.0f} % of their pixels observed" if "observed_fraction" in summary
                 else "each blurred by its own kernel")
     return (f"Imported **{summary['observations']}** observations{held} into run {name!r}: "
-            f"{summary['size']}x{summary['size']} {channels}, {observed}.")
+            f"{shape_words((summary['channels'], summary['size'], summary['size']))}, {observed}.")
 
 
 @page_errors

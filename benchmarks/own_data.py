@@ -42,8 +42,13 @@ def diffem_cli(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "diffem", *args], check=True, cwd=ROOT)
 
 
+def image_names(folder: Path) -> list[str]:
+    """The observed images' names in the order the import reads them (its rows)."""
+    return sorted(p.name for p in (folder / "images").iterdir())
+
+
 def clean_images(folder: Path, rows: np.ndarray) -> torch.Tensor:
-    names = sorted(p.name for p in (folder / "images").iterdir())
+    names = image_names(folder)
     pixels = [np.asarray(Image.open(folder / "clean" / names[row]), np.float32) / 255 for row in rows]
     return torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
 
@@ -90,9 +95,9 @@ def main() -> None:
     clean_train = work / "clean-train"
     if not clean_train.is_dir():
         clean_train.mkdir()
+        names = image_names(data)
         for row in train_rows:
-            name = sorted(p.name for p in (data / "images").iterdir())[row]
-            Image.open(data / "clean" / name).save(clean_train / name)
+            Image.open(data / "clean" / names[row]).save(clean_train / names[row])
     training = ["--laps", str(args.laps), "--steps-per-lap", str(args.steps), "--batch-size", "32", "--preset",
                 args.preset, "--sampler-steps", str(args.sampler_steps), "--eval-count", "32", "--eval-samples", "16",
                 "--device", "cpu", "--quiet", "--resume"]

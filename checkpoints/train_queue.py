@@ -103,10 +103,9 @@ def run_queue(runs: Path, deadline: float, only: list[str] | None, limit: int, e
         if laps and laps[-1] >= target:
             print(f"{entry.name}: done ({laps[-1]} laps of {target})", flush=True)
             continue
-        left = deadline - (time.monotonic() - started)
-        if left < lap_estimate(run) or left <= 0:
-            print(f"{entry.name}: not started, {left:.0f} s left and a lap takes about {lap_estimate(run):.0f} s",
-                  flush=True)
+        left, estimate = deadline - (time.monotonic() - started), lap_estimate(run)
+        if left < estimate or left <= 0:
+            print(f"{entry.name}: not started, {left:.0f} s left and a lap takes about {estimate:.0f} s", flush=True)
             break
         observations = make_observations(runs, entry.observations, limit)
         command = [python(), "-m", "diffem", "train", "--out", str(run), "--observations", str(observations),

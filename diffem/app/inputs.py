@@ -15,10 +15,10 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ..data.image_folder import ImageSizeError, check_image_size, image_to_array, read_image_file
-from ..image_files import open_image
+from ..data.image_folder import image_to_array, read_image_file
+from ..image_files import ImageSizeError, check_image_size, open_image
 from ..imports.base import ObservationImportError, Observed
-from ..imports.shaping import LUMA, fitted, image_pixels, mask_pixels
+from ..imports.shaping import fitted, grey, image_pixels, mask_pixels
 
 
 class InputError(ValueError):
@@ -128,5 +128,5 @@ def read_observed(image: str | Path, mask: str | Path, event_shape: Sequence[int
     assert shaped.mask is not None
     picture = shaped.pixels.transpose(2, 0, 1)
     if int(event_shape[0]) == 1:
-        picture = np.tensordot(LUMA, picture, axes=([0], [0]))[None]
+        picture = grey(picture, axis=0)
     return torch.from_numpy(np.ascontiguousarray(picture, dtype=np.float32)), torch.from_numpy(shaped.mask)[None, None]

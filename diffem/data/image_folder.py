@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from ..image_files import MAX_PIXELS, MIN_SIDE, ImageSizeError, check_image_size, open_image
+from ..image_files import open_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -35,7 +35,7 @@ def read_image_file(path: str | Path, size: int, channels: int) -> np.ndarray:
 
     The size is checked (:func:`~diffem.image_files.check_image_size`) before decoding; EXIF
     orientation is applied and an animation gives its first frame. Raises ``FileNotFoundError`` if there is no file,
-    :class:`ImageSizeError` for a size out of bounds, ``ValueError`` naming the file if it cannot be decoded.
+    :class:`~diffem.image_files.ImageSizeError` for a size out of bounds, ``ValueError`` naming the file if it cannot be decoded.
     """
     return image_to_array(open_image(path), size, channels)
 
@@ -52,6 +52,3 @@ def load_image_folder(folder: str | Path, size: int = 28, channels: int = 1, lim
         raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root}")
     return torch.from_numpy(np.stack([read_image_file(path, size, channels) for path in paths]))
 
-
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "MIN_SIDE", "ImageSizeError", "check_image_size", "image_to_array",
-           "read_image_file", "load_image_folder"]

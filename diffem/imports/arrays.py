@@ -47,13 +47,26 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     raise ObservationImportError(f"{path} is neither .npz nor .safetensors")
 
 
+def channel_axis(shape: tuple[int, ...]) -> int | None:
+    """Where ``y``'s channels are: ``None`` for ``(N, H, W)``, 3 for ``(N, H, W, C)``, 1 for ``(N, C, H, W)``
+    (``C`` is 1 or 3; channels-last wins when both would fit); ``-1`` when ``shape`` is none of these."""
+    if len(shape) == 3:
+        return None
+    if len(shape) == 4 and shape[-1] in (1, 3):
+        return 3
+    if len(shape) == 4 and shape[1] in (1, 3):
+        return 1
+    return -1
+
+
 def channels_last(y: np.ndarray, path: Path) -> np.ndarray:
     """``y`` as ``(N, H, W, C)``."""
-    if y.ndim == 3:
+    axis = channel_axis(y.shape)
+    if axis is None:
         return y[..., None]
-    if y.ndim == 4 and y.shape[1] in (1, 3) and y.shape[-1] not in (1, 3):
+    if axis == 1:
         return y.transpose(0, 2, 3, 1)
-    if y.ndim == 4 and y.shape[-1] in (1, 3):
+    if axis == 3:
         return y
     raise ObservationImportError(f"{path}: y has shape {y.shape}; expected (N, H, W), (N, C, H, W) or (N, H, W, C) "
                                  "with C = 1 or 3")

@@ -11,14 +11,13 @@ no clean images (:mod:`diffem.heldout` evaluates them).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .base import Importer, ImportSettings, ObservationImportError, Observed
+from .base import Importer, ImportSettings, ObservationImportError
 from .shaping import ShapedSet, shape_set
 
 
@@ -65,7 +64,7 @@ def import_observations(importer: Importer, settings: ImportSettings, out: str |
     from ..data.observations import save_observation_set
 
     target = check_out(out)
-    shaped = shape_set(limited(importer.observations(settings.limit), settings.limit), settings)
+    shaped = shape_set(importer.observations(settings.limit), settings)
     train_rows, test_rows = held_out_rows(len(shaped.names), settings.held_out, settings.seed)
     info = {"data": None, "imported": {"importer": importer.name, **importer.provenance()},
             "settings": asdict(settings), "sigma_y": settings.sigma_y}
@@ -73,13 +72,6 @@ def import_observations(importer: Importer, settings: ImportSettings, out: str |
     test = observation_set(shaped, test_rows, settings.sigma_y, info) if len(test_rows) else None
     save_observation_set(target, train, test)
     return summary(shaped, len(train_rows), len(test_rows), target)
-
-
-def limited(observations: Iterable[Observed], limit: int | None) -> Iterable[Observed]:
-    for count, observed in enumerate(observations):
-        if limit is not None and count >= limit:
-            return
-        yield observed
 
 
 def summary(shaped: ShapedSet, train: int, test: int, out: Path) -> dict[str, Any]:

@@ -113,7 +113,8 @@ def fitted(observed: Observed, size: int, fit: str, resizing_allowed: bool) -> O
         raise ObservationImportError(f"{observed.name} is {width}x{height}: blurred observations cannot be resized "
                                      f"to {size}x{size} (their kernels would change); crop them to one square size first")
     box = centre_square(width, height) if fit == "crop" else (0, 0, width, height)
-    mask = np.ones((height, width), np.float32) if observed.mask is None else observed.mask
+    mask = observed.mask
+    assert mask is not None  # blurred observations (no mask) were refused above
     weight = box_resize(mask, size, box)
     channels = [box_resize(observed.pixels[..., c] * mask, size, box) for c in range(observed.pixels.shape[2])]
     kept = weight >= 0.5
@@ -131,6 +132,11 @@ def box_resize(plane: np.ndarray, size: int, box: tuple[int, int, int, int]) -> 
     """The area average of ``box`` of a float plane on a ``size x size`` grid."""
     image = Image.fromarray(plane.astype(np.float32), mode="F")
     return np.asarray(image.resize((size, size), Image.Resampling.BOX, box=box), dtype=np.float32)
+
+
+def grey(pixels: np.ndarray, axis: int) -> np.ndarray:
+    """RGB pixels as one grey channel along ``axis`` (luma; a grey picture keeps its values)."""
+    return np.expand_dims(np.tensordot(LUMA, pixels, axes=([0], [axis])), axis)
 
 
 def is_grey(pixels: np.ndarray) -> bool:
@@ -156,7 +162,7 @@ def shape_set(observations: Iterable[Observed], settings: ImportSettings) -> Sha
         raise ObservationImportError("no observations found")
     pixels = np.stack([row.pixels for row in rows]).transpose(0, 3, 1, 2)
     if not colour:
-        pixels = np.tensordot(LUMA, pixels, axes=([0], [1]))[:, None]  # grey rows keep their value
+        pixels = grey(pixels, axis=1)
     masks = None if rows[0].mask is None else np.stack([row.mask for row in rows])[:, None]
     kernels = None if rows[0].kernel is None else stacked_kernels(rows)
     return ShapedSet(np.ascontiguousarray(pixels, dtype=np.float32), masks, kernels, [row.name for row in rows])

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .arrays import ArraysImporter, ArraysOptions
+from .arrays import ArraysImporter, ArraysOptions, channel_axis
 from .base import Importer, ObservationImportError
 from .folder import FolderImporter, FolderOptions
 
@@ -308,7 +308,7 @@ def check_array_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, upload: 
 def observed_pixels(shape: tuple[int, ...]) -> int:
     """``N x H x W`` of ``y`` shaped ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)``."""
     elements = math.prod(shape)
-    if len(shape) == 4:
-        channels = shape[-1] if shape[-1] in (1, 3) else shape[1]
-        return elements // max(channels, 1)
-    return elements
+    if len(shape) != 4:
+        return elements
+    axis = 3 if channel_axis(shape) == 3 else 1  # an unknown layout is refused later, by the importer
+    return elements // max(shape[axis], 1)
