@@ -21,7 +21,6 @@ import hmac
 import inspect
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
@@ -45,8 +44,7 @@ from diffem.app.pictures import enlarge, samples_mean_spread, strip
 from diffem.app.stream import Lane, race, release_memory, sampler_frames, throttled
 from diffem.app.summary import RestorationSummary, number, summarise
 from diffem.imaging import tensor_to_image
-from diffem.imports import import_observations
-from diffem.imports.upload import MAX_UPLOAD_BYTES, opened_upload
+from diffem.imports.upload import MAX_UPLOAD_BYTES
 from diffem.backbones.unet import UNET_PRESETS
 from diffem.jobs import LIMITS as JOB_LIMITS, JobManager, JobRequest
 from diffem.operators import OPERATORS
@@ -456,8 +454,9 @@ def import_words(summary: dict[str, Any], name: str) -> str:
 
 @page_errors
 def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[str, str, Any]:
-    """Import an uploaded .zip or .npz into ``<runs>/imported/<run name>`` (as ``import-observations`` does),
-    then start the training job on it: the import's summary (it stays), the job message and the poll timer.
+    """Import an uploaded .zip or .npz into ``<runs>/imported/<run name>`` and start the training job on it
+    (:meth:`~diffem.jobs.JobManager.import_and_start`): the import's summary (it stays), the job message and the
+    poll timer.
 
     ``values``: the import settings (:data:`IMPORT_OPTIONS`), then the form's :data:`TRAINING_FIELDS`.
     """
@@ -468,20 +467,8 @@ def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[s
     if not upload:
         raise InputError("Upload a .zip (images/ and masks/ folders) or a .npz (arrays y and mask) first")
     readable_file(upload, "the file")
-    if JOBS.running():
-        raise InputError("A training job is already running; stop it first")
+    summary, record = JOBS.import_and_start(upload, chosen, settings)
     name = settings["name"]
-    folder = JOBS.imported_folder(name)
-    if folder.exists() or (JOBS.root / name).exists():
-        raise InputError(f"A run named {name!r} exists already: choose a new run name (to continue it, choose "
-                         f"Data '{IMPORTED_DATA}' and press Start / resume)")
-    with opened_upload(upload) as importer:
-        summary = import_observations(importer, chosen, folder)
-    try:
-        record = JOBS.start(JobRequest(**settings, data=None, corruption=None, observations=str(folder)))
-    except ValueError:
-        shutil.rmtree(folder, ignore_errors=True)  # nothing trains on it: the run name stays free
-        raise
     return (import_words(summary, name),
             f"started job {name!r} (process {record['pid']}) on the imported set", gr.Timer(active=True))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,8 @@ from .atomic import atomic_write_json
 from .backbones.unet import UNET_PRESETS
 from .em.config import METHODS
 from .em.laps import RunFolder
+from .imports import ImportSettings, import_observations
+from .imports.upload import opened_upload
 from .operators import parse_corruption
 
 JOB_FILE = "job.json"
@@ -190,6 +193,27 @@ class JobManager:
         record = {"pid": process.pid, "state": "running", "started": time.time(), "request": asdict(request)}
         atomic_write_json(self.root / JOB_FILE, record)
         return record
+
+    def import_and_start(self, upload: str | os.PathLike[str], settings: ImportSettings,
+                         request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Import an uploaded ``.zip``/``.npz`` into ``imported/<name>`` (as ``import-observations`` does) and start
+        the job ``request`` describes on it: the import's summary and the job's record. If the job cannot start,
+        the imported set is removed again, so the run name stays free."""
+        name = str(request["name"])
+        if self.running():
+            raise ValueError("A training job is already running; stop it first")
+        folder = self.imported_folder(name)
+        if folder.exists() or (self.root / name).exists():
+            raise ValueError(f"A run named {name!r} exists already: choose a new run name (to continue it, choose "
+                             f"Data '{IMPORTED}' and press Start / resume)")
+        with opened_upload(upload) as importer:
+            summary = import_observations(importer, settings, folder)
+        try:
+            record = self.start(JobRequest(**request, data=None, corruption=None, observations=str(folder)))
+        except ValueError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return summary, record
 
     def stop(self) -> bool:
         record = self.record()
