@@ -17,7 +17,7 @@ from diffem import (
 )
 from diffem.backbones import MLPBackbone, make_unet
 from diffem.operators import RandomMask, RandomProjection
-from diffem.samplers import MAX_STEPS
+from diffem.samplers import MAX_STEPS, SAMPLERS
 
 SCHEDULE = VESchedule(1e-3, 1e2)
 IMAGE = (1, 8, 8)
@@ -120,7 +120,7 @@ def test_sampler_streams_every_step(unet_prior: EDMDenoiser) -> None:
     assert steps[0].sigma > steps[-2].sigma > steps[-1].sigma
 
 
-@pytest.mark.parametrize("name", ["ddpm", "ddim", "pc"])
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_seeded_runs_are_reproducible(unet_prior: EDMDenoiser, name: str) -> None:
     run = lambda: make_sampler(name, SCHEDULE, 5).sample(unet_prior, (2, *IMAGE), generator=torch.Generator().manual_seed(7))  # noqa: E731
     assert torch.equal(run(), run())

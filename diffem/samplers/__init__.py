@@ -1,10 +1,11 @@
 """Steppable samplers; importing this package registers every built-in one."""
 
 from .base import MAX_STEPS, SAMPLERS, Sampler, SamplerStep, make_sampler, register_sampler
+from .analytic_ddpm import AnalyticDDPMSampler
 from .ddim import DDIMSampler
 from .ddpm import DDPMSampler
 from .heun import HeunSampler
 from .pc import PCSampler
 
 __all__ = ["MAX_STEPS", "SAMPLERS", "Sampler", "SamplerStep", "make_sampler", "register_sampler",
-           "DDIMSampler", "DDPMSampler", "HeunSampler", "PCSampler"]
+           "AnalyticDDPMSampler", "DDIMSampler", "DDPMSampler", "HeunSampler", "PCSampler"]
