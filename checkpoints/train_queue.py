@@ -105,7 +105,8 @@ def run_queue(runs: Path, deadline: float, only: list[str] | None, limit: int, e
             continue
         left, estimate = deadline - (time.monotonic() - started), lap_estimate(run)
         if left < estimate or left <= 0:
-            print(f"{entry.name}: not started, {left:.0f} s left and a lap takes about {estimate:.0f} s", flush=True)
+            needs = f"a lap takes about {estimate:.0f} s" if estimate else "no time is left"
+            print(f"{entry.name}: not started, {left:.0f} s left and {needs}", flush=True)
             break
         observations = make_observations(runs, entry.observations, limit)
         command = [python(), "-m", "diffem", "train", "--out", str(run), "--observations", str(observations),

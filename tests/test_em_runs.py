@@ -14,8 +14,10 @@ from diffem.data import make_manifold
 from diffem.data.observations import TEST_FILE, make_observation_set, save_observation_set
 from diffem.em import EMConfig, RunError, RunFolder, run_em
 from diffem.em.laps import verify_folder
+from diffem.em.mstep import TrainSettings, train_denoiser
 from diffem.em.networks import new_denoiser, without_condition
 from diffem.operators import parse_corruption
+from diffem.schedule import VESchedule
 
 METHOD_PART = {"em-mmps": "prior", "diffem": "conditional"}
 
@@ -231,3 +233,16 @@ def test_bad_diffem_prior_settings(changes: dict[str, object], message: str, obs
     method = settings.pop("method")
     with pytest.raises(ValueError, match=message):
         tiny_config(str(method), observations, tmp_path, **settings)
+
+
+def test_a_bf16_m_step_keeps_fp32_weights_and_the_fp32_loss() -> None:
+    """The GPU runs' ``--precision bf16`` (autocast) on the CPU: same data, noise and steps as fp32."""
+    data = 0.5 * torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        denoiser = new_denoiser((1, 8, 8), 0, seed=0, preset="tiny")
+        settings = TrainSettings(steps=5, batch_size=16, lr=1e-3, precision=precision)
+        averaged, losses[precision] = train_denoiser(denoiser, data, VESchedule(), settings,
+                                                     torch.Generator().manual_seed(1), progress=False)
+        assert all(p.dtype == torch.float32 for p in averaged.parameters())
+    assert abs(losses["bf16"][0] - losses["fp32"][0]) < 0.02 * losses["fp32"][0], losses

@@ -1,0 +1,87 @@
+"""A GPU session's first half-minute (issue 19): does the queue's M-step and E-step run here, and how fast?
+
+Runs, on the GPU when there is one, the shipped runs' network (``small`` UNet, 28x28 grey) with
+random data: ``--steps`` M-step steps of batch 256 in fp32 and in ``--precision``, then 4 E-step
+steps (MMPS, GMRES k = 1, ``analytic-ddpm``) on a batch of ``--estep-batch`` 75 %-masked images.
+Prints images per second for each and exits 1 if anything is not finite or raises, so that
+``tools/gpu_session.sh`` falls back to fp32 rather than lose the session to a broken bf16 path.
+
+    python3 tools/gpu_smoke.py --precision bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffem.em.mstep import TrainSettings, train_denoiser  # noqa: E402
+from diffem.em.networks import new_denoiser  # noqa: E402
+from diffem.guidance import MMPSDenoiser  # noqa: E402
+from diffem.operators import RandomMask  # noqa: E402
+from diffem.samplers import make_sampler  # noqa: E402
+from diffem.schedule import VESchedule  # noqa: E402
+
+SHAPE = (1, 28, 28)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def mstep_rate(device: torch.device, precision: str, steps: int) -> float:
+    """M-step images per second (the first step, which builds kernels, not counted)."""
+    data = torch.randn(1024, *SHAPE, device=device).clamp(-1, 1)
+    denoiser = new_denoiser(SHAPE, 0, seed=0, preset="small").to(device)
+    train_denoiser(denoiser, data, VESchedule(), TrainSettings(steps=1, batch_size=256, precision=precision),
+                   torch.Generator(device).manual_seed(0), progress=False)
+    synchronize(device)
+    start = time.perf_counter()
+    _, losses = train_denoiser(denoiser, data, VESchedule(), TrainSettings(steps=steps, batch_size=256,
+                                                                          precision=precision),
+                               torch.Generator(device).manual_seed(1), progress=False)
+    synchronize(device)
+    if not all(torch.isfinite(torch.tensor(losses))):
+        raise FloatingPointError(f"{precision} M-step losses are not finite: {losses}")
+    return steps * 256 / (time.perf_counter() - start)
+
+
+def estep_rate(device: torch.device, batch: int) -> float:
+    """E-step observation-steps per second (MMPS k = 1, one VJP a step)."""
+    prior = new_denoiser(SHAPE, 0, seed=0, preset="small").to(device).eval()
+    generator = torch.Generator(device).manual_seed(2)
+    operator = RandomMask(0.01, 0.75).draw(batch, SHAPE, generator, device=device)
+    y = operator.observe(torch.rand(batch, *SHAPE, device=device, generator=generator) * 2 - 1, generator)
+    sampler = make_sampler("analytic-ddpm", VESchedule(), 4)
+    sampler.sample(MMPSDenoiser(prior, operator, y), (batch, *SHAPE), generator=generator, device=device)
+    synchronize(device)
+    start = time.perf_counter()
+    draws = sampler.sample(MMPSDenoiser(prior, operator, y), (batch, *SHAPE), generator=generator, device=device)
+    synchronize(device)
+    if not bool(torch.isfinite(draws).all()):
+        raise FloatingPointError("E-step samples are not finite")
+    return batch * (sampler.steps + 1) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precision", default="bf16")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--estep-batch", type=int, default=8192)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"device {torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
+    for precision in dict.fromkeys(("fp32", args.precision)):
+        print(f"M-step {precision}: {mstep_rate(device, precision, args.steps):,.0f} images/s (batch 256)", flush=True)
+    print(f"E-step MMPS k = 1: {estep_rate(device, args.estep_batch):,.0f} observation-steps/s "
+          f"(batch {args.estep_batch})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
