@@ -100,9 +100,9 @@ def sampler_names() -> Sequence[str]:
 
 
 def training_method_names() -> Sequence[str]:
-    from .em.config import METHODS
+    from .em.methods import EM_METHODS
 
-    return METHODS
+    return sorted(EM_METHODS)
 
 
 def prior_init_names() -> Sequence[str]:
@@ -316,7 +316,7 @@ def add_train(commands: Any) -> None:
     train = add_subcommand(commands, "train", "EM-MMPS or DiffEM from an observation set",
                            "Learn a prior (or a DiffEM conditional model) by EM from an observation set.\n"
                            "Every lap is a complete folder under OUT/laps/; --resume continues after a crash.")
-    add_registry_choice(train, "--method", training_method_names, listed_names("em/config", "METHODS"),
+    add_registry_choice(train, "--method", training_method_names, registered_names("em/methods", "register_method"),
                         "what to learn (diffem-prior: DiffEM's unconditional prior; reference: from clean data)",
                         required=True)
     source = train.add_mutually_exclusive_group(required=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..discovery import registered_names
 from ..guidance.krylov import SOLVERS
 from ..samplers import MAX_STEPS, SAMPLERS
 from .mstep import TrainSettings
 
-#: "reference" trains on the clean data behind the observations: an upper bound, never an EM result
-#: "diffem-prior" trains DiffEM's unconditional prior on reconstructions by a trained conditional model
-METHODS = ("em-mmps", "diffem", "reference", "diffem-prior")
+#: the registered EM methods (``diffem/em/methods/``), read from their source: the methods import this module
+METHODS = registered_names("em/methods", "register_method")
 #: how diffem-prior's lap 1 starts: a fresh network, or the conditional model without its condition
 PRIOR_INITS = ("scratch", "conditional")
 

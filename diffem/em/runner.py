@@ -21,7 +21,7 @@ import torch
 from ..data.observations import TEST_FILE, TRAIN_FILE, load_observation_set
 from .config import EMConfig
 from .laps import RunError, RunFolder, lap_name, sha256, verify_folder, writing_verified
-from .methods import CONDITIONAL_DIR, FINAL_SHARDS, METHOD_CLASSES, PRIOR_DIR, SHARDS_DIR, DiffEM, EMMethod
+from .methods import CONDITIONAL_DIR, EM_METHODS, FINAL_SHARDS, PRIOR_DIR, SHARDS_DIR, DiffEM, EMMethod
 from .seeding import seed_run
 from .processes import Processes
 from .shards import remove_shards
@@ -43,7 +43,7 @@ def build_method(config: EMConfig, processes: Processes, progress: bool) -> EMMe
         observations = observations.subset(config.observations_limit)
     test_file = Path(config.observations) / TEST_FILE
     test = load_observation_set(config.observations, "test") if test_file.is_file() else None
-    return METHOD_CLASSES[config.method](config, observations, test, processes.device, progress, processes)
+    return EM_METHODS[config.method](config, observations, test, processes.device, progress, processes)
 
 
 def open_run(folder: RunFolder, config: EMConfig, resume: bool, start_from: str | None = None) -> list[int]:
