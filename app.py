@@ -46,7 +46,7 @@ from diffem.app.summary import RestorationSummary, number, summarise
 from diffem.imaging import tensor_to_image
 from diffem.imports.upload import MAX_UPLOAD_BYTES
 from diffem.backbones.unet import UNET_PRESETS
-from diffem.jobs import LIMITS as JOB_LIMITS, JobManager, JobRequest
+from diffem.jobs import JOB_METHODS, LIMITS as JOB_LIMITS, JobManager, JobRequest
 from diffem.operators import OPERATORS
 from diffem.posterior import describe_posterior_methods, method_cost, steps_for_budget
 from diffem.registry import PriorRegistry
@@ -831,7 +831,7 @@ def build_demo() -> gr.Blocks:
             password = gr.Textbox(label="Admin password", type="password")
             with gr.Row():
                 run_name = gr.Textbox("fashion-mask", label="Run name")
-                train_method = gr.Dropdown(["em-mmps", "diffem"], value="em-mmps", label="Method",
+                train_method = gr.Dropdown(list(JOB_METHODS), value="em-mmps", label="Method",
                                            allow_custom_value=True)
                 train_data = gr.Dropdown(["fashion-mnist", "manifold", IMPORTED_DATA], value="fashion-mnist",
                                          label="Data", allow_custom_value=True)

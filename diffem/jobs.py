@@ -33,7 +33,6 @@ from typing import Any
 
 from .atomic import atomic_write_json
 from .backbones.unet import UNET_PRESETS
-from .em.config import METHODS
 from .em.laps import RunFolder
 from .imports import ImportSettings, import_observations
 from .imports.upload import opened_upload
@@ -45,6 +44,9 @@ LOG_FILE = "train.log"
 SECRETS = ("DIFFEM_ADMIN_PASSWORD", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DATA_SOURCES = ("fashion-mnist", "manifold")
+#: what a job trains from corrupted data alone (diffem-prior needs a trained conditional model, reference and naive
+#: are baselines for benchmarks, not for visitors)
+JOB_METHODS = ("em-mmps", "diffem")
 #: the folder under the job root that holds imported observation sets, one per run name (not a run name itself)
 IMPORTED = "imported"
 PROGRESS_SECONDS = 3
@@ -83,7 +85,7 @@ class JobRequest:
             raise ValueError("a run name uses letters, digits, '-' and '_' only (at most 64)")
         if self.name == IMPORTED:
             raise ValueError(f"the run name {IMPORTED!r} is reserved for imported data; choose another")
-        if self.method not in METHODS or self.method == "reference":
+        if self.method not in JOB_METHODS:
             raise ValueError(f"method must be em-mmps or diffem, got {self.method!r}")
         if self.observations is None:
             self.validate_source()

@@ -246,3 +246,21 @@ def test_a_bf16_m_step_keeps_fp32_weights_and_the_fp32_loss() -> None:
                                                      torch.Generator().manual_seed(1), progress=False)
         assert all(p.dtype == torch.float32 for p in averaged.parameters())
     assert abs(losses["bf16"][0] - losses["fp32"][0]) < 0.02 * losses["fp32"][0], losses
+
+
+def test_the_naive_baseline_trains_on_the_observations_as_they_are(observations: Path, tmp_path: Path) -> None:
+    from diffem.bundle import PriorBundle
+    from diffem.data.observations import load_observation_set
+    from diffem.em.methods import EM_METHODS
+
+    out = tmp_path / "naive"
+    run_em(tiny_config("naive", observations, out, laps=1), device="cpu", progress=False)
+    run = RunFolder(out)
+    assert run.complete_laps() == [0, 1]
+    info = PriorBundle.from_pretrained(run.lap_path(1) / "prior", device="cpu").info
+    assert info["method"] == "naive" and "not an EM result" in info["lower_bound"]
+    train = load_observation_set(observations, "train")
+    method = EM_METHODS["naive"](tiny_config("naive", observations, out), train, None, torch.device("cpu"),
+                                 progress=False)
+    filled = method.training_samples(torch.nn.Identity(), 1, run.lap_path(0))
+    torch.testing.assert_close(filled, train.operator.preview(train.y))  # A^T y for projections, y for masks
