@@ -2,7 +2,8 @@
 
 - prior quality: Fréchet distance on the feature network's features between N prior samples
   and the 10,000 clean test images, for every unconditional prior (EM-MMPS, DiffEM's prior from
-  the ``diffem-mask-prior`` run, the reference, and the Gaussian lap 0);
+  the ``diffem-mask-prior`` run, the reference, the naive prior trained on the observations as they
+  are, the Gaussian lap 0, and the corruption ladder's EM-MMPS runs at 25 / 50 / 90 % masks);
 - posterior quality on the first M held-out test observations: PSNR/SSIM of single samples and
   of the mean of 8, with MMPS (k = 1, 3), DPS and conditional sampling at equal steps, and the
   wall time per image (batched, on the machine it runs on); MMPS k = 1 also as the official codes
@@ -33,6 +34,12 @@ from diffem.operators import parse_corruption  # noqa: E402
 from diffem.data.observations import make_observation_set  # noqa: E402
 from diffem.posterior import PosteriorOptions  # noqa: E402
 
+#: unconditional runs and the observation set (obs-NAME) whose test split each is judged on: the 75 % runs, the
+#: naive and clean-data ends, and the corruption ladder (EM-MMPS at 25 / 50 / 90 % masks)
+PRIOR_RUNS = (("em-mmps-mask", "mask"), ("diffem-mask-prior", "mask"), ("reference", "mask"), ("naive-mask", "mask"),
+              ("em-mmps-mask25", "mask25"), ("em-mmps-mask50", "mask50"), ("em-mmps-mask90", "mask90"))
+LADDER_SETS = ("mask25", "mask50", "mask90")
+
 
 def last_bundle(run: RunFolder, part: str) -> Path | None:
     lap = run.last_lap_with(part)
@@ -53,7 +60,8 @@ def main() -> None:
     start = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     features = load_feature_net(runs / "features", device)
-    tests = {name: load_observation_set(runs / f"obs-{name}", "test") for name in ("mask", "blur")}
+    tests = {name: load_observation_set(runs / f"obs-{name}", "test") for name in ("mask", "blur", *LADDER_SETS)
+             if (runs / f"obs-{name}").is_dir()}
     clean = tests["mask"]
     extra_tests = {}
     for spec in ("mask:0.5", "box:0.4"):
@@ -80,9 +88,9 @@ def main() -> None:
     gaussian = PriorBundle.from_pretrained(runs / "em-mmps-mask" / "laps" / "lap-0000" / "prior", device=device)
     if "gaussian-mask" not in skip:
         record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
-    for name, corruption in (("em-mmps-mask", "mask"), ("diffem-mask-prior", "mask"), ("reference", "mask")):
+    for name, corruption in PRIOR_RUNS:
         path = last_bundle(RunFolder(runs / name), "prior")
-        if path is None or name in skip:
+        if path is None or name in skip or corruption not in tests:
             continue
         bundle = PriorBundle.from_pretrained(path, device=device)
         entry: dict[str, Any] = {"path": str(path), "prior": prior(bundle, tests[corruption])}

@@ -292,6 +292,31 @@ posterior PSNR on 256 test observations {family[common]['posterior_psnr']:.2f} d
 {family[common]['frechet_features']:.1f} vs {own[common]['frechet_features']:.1f}."""
 
 
+#: the corruption ladder's EM-MMPS runs by mask ratio, with the EM-MMPS paper's CIFAR-10 FID after 32 laps
+LADDER = ((0.25, "em-mmps-mask25", 5.88), (0.5, "em-mmps-mask50", 6.76), (0.75, "em-mmps-mask", 13.18),
+          (0.9, "em-mmps-mask90", None))
+
+
+def evaluated_lap(entry: dict[str, Any]) -> int:
+    """The lap a model's evaluation read (from its bundle path; 0 for the Gaussian)."""
+    path = entry.get("path")
+    return int(Path(path).parent.name.removeprefix("lap-")) if path else 0
+
+
+def ladder_table(models: dict[str, Any], reference: float | None) -> str:
+    """FD against the mask ratio (the EM-MMPS paper's Table 1 shape), beside the paper's CIFAR-10 trend."""
+    rows = ["| mask ratio | EM-MMPS lap | FD (10,000 samples) | ratio to reference | paper: CIFAR-10 FID, 32 laps |",
+            "|---|---|---|---|---|"]
+    for ratio, key, paper in LADDER:
+        fd = models.get(key, {}).get("prior", {}).get("frechet_features")
+        if fd is None:
+            continue
+        against = f"{fd / reference:.2f}x" if reference else "-"
+        rows.append(f"| {ratio * 100:.0f} % | {evaluated_lap(models[key])} | {fmt(fd, 1)} | {against} | "
+                    f"{fmt(paper) if paper else '-'} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
     import fashion_figure  # benchmarks/: the figure from the model cards just written, two panels
 
@@ -299,17 +324,18 @@ def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
     models = evaluation["models"]
     rows = ["| prior | lap | FD (10,000 samples) | ratio to reference |", "|---|---|---|---|"]
     reference = models.get("reference", {}).get("prior", {}).get("frechet_features")
-    for key, label in (("gaussian-mask", "Gaussian (lap 0, mask 75 %)"), ("em-mmps-mask", "EM-MMPS (mask 75 %)"),
+    for key, label in (("gaussian-mask", "Gaussian (lap 0, mask 75 %)"),
+                       ("naive-mask", "naive: trained on the observations as they are (mask 75 %)"),
+                       ("em-mmps-mask", "EM-MMPS (mask 75 %)"),
                        ("diffem-mask-prior", "DiffEM prior from its reconstructions (mask 75 %)"),
                        ("reference", "clean-data reference")):
         entry = models.get(key, {})
         if not entry:
             continue
         fd = entry.get("prior", {}).get("frechet_features")
-        path = entry.get("path")
-        lap = int(Path(path).parent.name.removeprefix("lap-")) if path else 0
         ratio = f"{fd / reference:.2f}x" if fd and reference else "-"
-        rows.append(f"| {label} | {lap} | {fmt(fd, 1)} | {ratio} |")
+        rows.append(f"| {label} | {evaluated_lap(entry)} | {fmt(fd, 1)} | {ratio} |")
+    ladder = ladder_table(models, reference)
     own = {"gaussian-mask": "mask 75 %", "diffem-mask": "mask 75 %", "diffem-mask-own": "mask 75 %",
            "diffem-blur": "blur sigma 2 px"}
     tables = [f"### {key}\n\n{posterior_table(entry, own.get(key, 'mask 75 %'))}" for key, entry in models.items()]
@@ -320,6 +346,8 @@ and {evaluation['settings']['count']:,} held-out test observations x {evaluation
 {evaluation['settings']['steps']} DDPM steps. Per-lap curves: `docs/fashion.png`. Results: `benchmarks/results/fashion-h100.json`.
 
 {chr(10).join(rows)}
+
+{ladder}
 
 {targets(models, runs)}
 

@@ -87,3 +87,14 @@ def test_refuses_to_ship_without_an_evaluation(runs: Path, tmp_path: Path) -> No
     result = ship(runs, tmp_path / "out", other)
     assert result.returncode != 0 and "no evaluation of diffem-mask-prior" in result.stderr
     assert not (tmp_path / "out" / NAME).exists()
+
+
+def test_the_ladder_table_puts_fd_against_the_mask_ratio() -> None:
+    sys.path.insert(0, str(ROOT / "checkpoints"))
+    import ship as shipping
+
+    models = {"em-mmps-mask": {"path": "runs/em-mmps-mask/laps/lap-0016/prior", "prior": {"frechet_features": 90.0}},
+              "em-mmps-mask50": {"path": "runs/em-mmps-mask50/laps/lap-0004/prior", "prior": {"frechet_features": 60.0}}}
+    table = shipping.ladder_table(models, 30.0).splitlines()
+    assert table[2:] == ["| 50 % | 4 | 60.0 | 2.00x | 6.76 |", "| 75 % | 16 | 90.0 | 3.00x | 13.18 |"]
+    assert shipping.ladder_table({}, 30.0) == ""
