@@ -26,12 +26,10 @@ is plain DDPM; ``Gamma = 0`` is the forward process's own increment ``sigma_t^2 
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from ..denoisers.base import Denoiser
-from ..rng import randn
-from .base import Sampler, register_sampler
+from .base import register_sampler
+from .ddpm import DDPMSampler
 
 
 def implied_noise_power(x_t: Tensor, denoised: Tensor, sigma_t: Tensor) -> Tensor:
@@ -41,12 +39,10 @@ def implied_noise_power(x_t: Tensor, denoised: Tensor, sigma_t: Tensor) -> Tenso
 
 
 @register_sampler
-class AnalyticDDPMSampler(Sampler):
+class AnalyticDDPMSampler(DDPMSampler):
     name = "analytic-ddpm"
     summary = "ancestral DDPM with Analytic-DPM's variance (stochastic; keeps more posterior variance)"
 
-    def update(self, denoiser: Denoiser, x_t: Tensor, denoised: Tensor, sigma_t: Tensor, sigma_s: Tensor,
-               generator: torch.Generator | None) -> Tensor:
-        tau = 1 - (sigma_s / sigma_t) ** 2
-        variance = sigma_s**2 * tau + tau**2 * sigma_t**2 * (1 - implied_noise_power(x_t, denoised, sigma_t))
-        return x_t - tau * (x_t - denoised) + variance.sqrt() * randn(x_t.shape, generator, x_t)
+    def step_variance(self, x_t: Tensor, denoised: Tensor, sigma_t: Tensor, sigma_s: Tensor, tau: Tensor) -> Tensor:
+        kept = 1 - implied_noise_power(x_t, denoised, sigma_t)
+        return super().step_variance(x_t, denoised, sigma_t, sigma_s, tau) + tau**2 * sigma_t**2 * kept

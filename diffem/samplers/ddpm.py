@@ -25,4 +25,9 @@ class DDPMSampler(Sampler):
     def update(self, denoiser: Denoiser, x_t: Tensor, denoised: Tensor, sigma_t: Tensor, sigma_s: Tensor,
                generator: torch.Generator | None) -> Tensor:
         tau = 1 - (sigma_s / sigma_t) ** 2
-        return x_t - tau * (x_t - denoised) + sigma_s * torch.sqrt(tau) * randn(x_t.shape, generator, x_t)
+        variance = self.step_variance(x_t, denoised, sigma_t, sigma_s, tau)
+        return x_t - tau * (x_t - denoised) + variance.sqrt() * randn(x_t.shape, generator, x_t)
+
+    def step_variance(self, x_t: Tensor, denoised: Tensor, sigma_t: Tensor, sigma_s: Tensor, tau: Tensor) -> Tensor:
+        """The variance a step adds: ``sigma_s^2 tau``, that of ``p(x_s | x_t, x = d)``."""
+        return sigma_s**2 * tau
