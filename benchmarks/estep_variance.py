@@ -37,7 +37,7 @@ from diffem.samplers import make_sampler  # noqa: E402
 from diffem.scaling import DataScaling  # noqa: E402
 from diffem.schedule import VESchedule  # noqa: E402
 
-CALLS_PER_STEP = {"ddpm": 1, "ddim": 1, "pc": 2, "heun": 2}
+CALLS_PER_STEP = {"ddpm": 1, "analytic-ddpm": 1, "ddim": 1, "pc": 2, "heun": 2}
 
 
 def fitted_prior(count: int) -> GaussianDenoiser:
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--fit", type=int, default=20000, help="training images the Gaussian prior is fitted to")
     parser.add_argument("--steps", type=int, nargs="+", default=[16, 32, 64, 128, 256])
-    parser.add_argument("--samplers", nargs="+", default=["ddpm", "ddim", "pc", "heun"])
+    parser.add_argument("--samplers", nargs="+", default=["ddpm", "analytic-ddpm", "ddim", "pc", "heun"])
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -85,7 +85,8 @@ def main() -> None:
             print(rows[-1], flush=True)
     for iterations in (1, 3):
         mmps = MMPSDenoiser(prior.double(), operator, y, solver="gmres", iterations=iterations)
-        for sampler, steps in (("ddpm", 32), ("ddpm", 64), ("heun", 16), ("heun", 32)):
+        for sampler, steps in (("ddpm", 32), ("ddpm", 64), ("analytic-ddpm", 32), ("analytic-ddpm", 64), ("heun", 16),
+                               ("heun", 32)):
             result = measure(mmps, sampler, steps, args.samples, mean, cov, seed=steps)
             rows.append((f"{sampler}, MMPS k = {iterations} on the prior", steps,
                          CALLS_PER_STEP[sampler] * steps + 1, result))

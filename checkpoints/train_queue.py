@@ -36,13 +36,14 @@ sys.path.insert(0, str(ROOT))
 from diffem.em.laps import RunFolder  # noqa: E402
 from diffem.em.runner import recorded_lap_seconds  # noqa: E402
 
-#: the E-step and M-step of every GPU run: 64 E-step steps, not 32 (with MMPS k = 1, DDPM keeps 0.91 of an exact
-#: Gaussian posterior's variance at 64 steps and 0.78 at 32; Heun at the same cost over-disperses: the
-#: estep-variance section of BENCHMARKS.md)
+#: the E-step and M-step of every GPU run. E-step: analytic-ddpm at 64 steps, not DDPM at 32 (with MMPS k = 1 on an
+#: exact Gaussian posterior, 0.98 of the variance kept against DDPM's 0.91 at 64 steps and 0.78 at 32, for the same
+#: calls; on Fashion under the clean-data prior, wider 50 / 90 % intervals at the same PSNR and FD; Heun
+#: over-disperses: the estep-variance and estep-fashion sections of BENCHMARKS.md)
 COMMON = ("--steps-per-lap", "2000", "--batch-size", "256", "--lr", "5e-4", "--lr-final", "5e-5",
-          "--sampler-steps", "64", "--estep-batch", "8192", "--preset", "small", "--eval-count", "256",
-          "--eval-samples", "1000", "--feature-net", "checkpoints/fashion-features", "--quiet", "--resume",
-          "--keep-weights", "1")
+          "--sampler", "analytic-ddpm", "--sampler-steps", "64", "--estep-batch", "8192", "--preset", "small",
+          "--eval-count", "256", "--eval-samples", "1000", "--feature-net", "checkpoints/fashion-features", "--quiet",
+          "--resume", "--keep-weights", "1")
 #: a lap is not started unless this many times the last lap's recorded E-step + M-step time is left
 MARGIN = 1.3
 
