@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import write_section  # noqa: E402
 from diffem.atomic import atomic_directory  # noqa: E402
 from diffem.em.laps import RunFolder, verify_folder  # noqa: E402
+from diffem.em.seeding import HISTORY_FILE, history_entry  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -220,11 +221,14 @@ def quality_record(item: Shipped, entry: dict[str, Any], evaluation: dict[str, A
     return record | ({"reference_psnr": round(reference_psnr, 2)} if reference_psnr is not None else {})
 
 
-def copy_bundle(source: Path, target: Path, pictures: Path, card: str, quality: dict[str, Any] | None) -> None:
+def copy_bundle(source: Path, target: Path, pictures: Path, card: str, quality: dict[str, Any] | None,
+                history: list[dict[str, Any]]) -> None:
     """Replace ``target`` whole (atomically) by the bundle folder with its quality record, the lap's
-    pictures and a model card."""
+    pictures, a model card and the run's per-lap figures (which a run started from it keeps)."""
     with atomic_directory(target) as staging:
         shutil.copytree(source, staging, dirs_exist_ok=True)
+        entries = [history_entry(metrics) for metrics in history]
+        (staging / HISTORY_FILE).write_text(json.dumps(entries, indent=1) + "\n")
         if quality is not None:
             config = json.loads((staging / "diffem.json").read_text())
             config.setdefault("info", {})["quality"] = quality
@@ -394,7 +398,8 @@ def main() -> None:
         evaluation = evaluations[item.run]
         entry = evaluation["models"][item.run]
         card = model_card(item, run, lap, entry, evaluation)
-        copy_bundle(folder / item.part, args.out / item.name, folder, card, quality_record(item, entry, evaluation))
+        copy_bundle(folder / item.part, args.out / item.name, folder, card, quality_record(item, entry, evaluation),
+                    run.history())
         print(f"shipped {item.name} (lap {lap})")
     if not args.only:
         ship_features(args.runs, args.out)

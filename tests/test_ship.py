@@ -79,6 +79,9 @@ def test_ships_the_cpu_trained_diffem_prior_with_its_card(runs: Path, tmp_path: 
     assert "- Note: timed beside a training run" in card and "FD on 32 samples, 8-step sampler" in card
     assert "| 0 | gaussian |" in card and "| 1 | unconditional |" in card
     assert (folder / "samples.png").is_file()
+    history = json.loads((folder / "history.json").read_text())  # what a run started from this bundle keeps
+    assert [entry["lap"] for entry in history] == [0, 1] and "losses" not in history[1]
+    assert history[1]["mstep_seconds"] > 0 and "final_loss" in history[1]
 
 
 def test_refuses_to_ship_without_an_evaluation(runs: Path, tmp_path: Path) -> None:

@@ -127,7 +127,10 @@ def observations_digest(folder: str) -> str:
 
 
 def recorded_lap_seconds(metrics: dict[str, Any]) -> float:
-    """How long a finished lap took, from its ``metrics.json`` (0 when it does not say)."""
+    """How long a finished lap took, from its ``metrics.json``: 0 when it does not say, or when the lap was
+    trained before this run folder existed (``train --start-from``: elsewhere, so its time says nothing here)."""
+    if "seeded_from" in metrics:
+        return 0.0
     if isinstance(metrics.get("lap_seconds"), (int, float)):
         return float(metrics["lap_seconds"])
     return float(sum(metrics.get(key, 0.0) for key in ("estep_seconds", "mstep_seconds", "fit_seconds")))

@@ -22,6 +22,12 @@ from .laps import MANIFEST, METRICS, RunError, RunFolder
 
 #: the bundle files a lap keeps (a shipped folder also holds a model card, pictures, tuned options)
 BUNDLE_PARTS = (CONFIG_NAME, "backbone", GAUSSIAN_FILE)
+#: a shipped folder's per-lap figures (``checkpoints/ship.py`` writes them): the laps it stands for keep them
+HISTORY_FILE = "history.json"
+#: the figures of a lap's ``metrics.json`` that a shipped history carries (not the loss curves)
+HISTORY_KEYS = ("lap", "model", "final_loss", "frechet_features", "frechet_pixels", "sinkhorn", "posterior_psnr",
+                "posterior_ssim", "posterior_rmse", "fit_seconds", "estep_seconds", "mstep_seconds", "lap_seconds",
+                "mstep_steps", "processes", "recovered_from")
 
 
 def bundle_lap(bundle: Path) -> int:
@@ -41,21 +47,37 @@ def seed_run(folder: RunFolder, bundle: str | Path, part: str) -> int:
     if config.get("kind") != wanted:
         raise RunError(f"--start-from {bundle} is a {config.get('kind')} model; this method's laps hold a {wanted} one")
     last = bundle_lap(source)
+    history = shipped_history(source)
     for lap in range(last):
         with folder.writing_lap(lap) as staging:
-            (staging / METRICS).write_text(json.dumps(placeholder_metrics(lap, source), indent=2) + "\n")
+            (staging / METRICS).write_text(json.dumps(placeholder_metrics(lap, source, history), indent=2) + "\n")
         manifest = json.loads((folder.lap_path(lap) / MANIFEST).read_text())
         atomic_write_json(folder.lap_path(lap) / MANIFEST, {**manifest, "pruned": True})
     with folder.writing_lap(last) as staging:
         copy_bundle(source, staging / part)
-        metrics = {**placeholder_metrics(last, source), "model": wanted}
+        metrics = {**placeholder_metrics(last, source, history), "model": wanted}
         (staging / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return last
 
 
-def placeholder_metrics(lap: int, bundle: Path) -> dict[str, Any]:
-    return {"lap": lap, "seeded_from": str(bundle),
-            "note": "trained before this run folder existed; its figures are in the bundle's model card"}
+def history_entry(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a shipped history keeps of one lap's ``metrics.json``."""
+    return {key: metrics[key] for key in HISTORY_KEYS if key in metrics}
+
+
+def shipped_history(bundle: Path) -> dict[int, dict[str, Any]]:
+    """The per-lap figures shipped with ``bundle``, by lap (none for a bundle shipped without them)."""
+    path = bundle / HISTORY_FILE
+    if not path.is_file():
+        return {}
+    return {int(entry["lap"]): history_entry(entry) for entry in json.loads(path.read_text())}
+
+
+def placeholder_metrics(lap: int, bundle: Path, history: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A lap trained before the run folder existed: its shipped figures (if any) and where it came from."""
+    where = f"its figures are from the bundle's {HISTORY_FILE}" if lap in history else "its figures are not kept"
+    return {**history.get(lap, {}), "lap": lap, "seeded_from": str(bundle),
+            "note": f"trained before this run folder existed; {where}"}
 
 
 def copy_bundle(source: Path, target: Path) -> None:
