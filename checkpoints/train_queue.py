@@ -3,7 +3,8 @@
 Runs share nothing, so each runs alone on the GPU (five at once made each 4x slower). They run in
 the order of :data:`QUEUE`, each to its target lap, until ``--deadline`` seconds have passed: no
 run starts a lap that the last lap's duration says would end after it, and a lap cut short is
-redone on the next resume (laps are atomic, ``diffem.em.laps``). A run whose folder is empty
+redone on the next resume (laps are atomic, ``diffem.em.laps``); a lap still running at the deadline is
+stopped there, so that ``pack`` always runs in a session's time. A run whose folder is empty
 starts from its shipped checkpoint (``train --start-from``), so a session that had no run folders
 continues from the last shipped lap. The observation sets are made again from Fashion-MNIST with
 their fixed seeds (identical on every machine); ``DIFFEM_FASHION_MNIST`` points at the IDX files.
@@ -122,7 +123,11 @@ def run_queue(runs: Path, deadline: float, only: list[str] | None, limit: int, e
         if entry.start_from is not None:
             command += ["--start-from", str(ROOT / entry.start_from)]
         print(f"{entry.name}: {' '.join(command[1:])}", flush=True)
-        result = subprocess.run(command, cwd=ROOT)
+        try:  # a first lap has no recorded time to judge it by: the deadline stops it, so that packing still runs
+            result = subprocess.run(command, cwd=ROOT, timeout=max(left, 1.0))
+        except subprocess.TimeoutExpired:
+            print(f"{entry.name}: stopped at the deadline, complete laps {done_laps(run)[-1:]}", flush=True)
+            break
         print(f"{entry.name}: exit {result.returncode}, complete laps {done_laps(run)[-1:]}", flush=True)
 
 

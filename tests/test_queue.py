@@ -62,3 +62,17 @@ def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path) -
     moved = {"laps", "out", "observations"}  # the target lap, and the folders of another session
     assert {k: v for k, v in after.items() if k not in moved} == {k: v for k, v in before.items() if k not in moved}
     assert before["observations_digest"] == after["observations_digest"]  # the same set, made again
+
+
+def test_a_lap_still_running_at_the_deadline_is_stopped_and_the_queue_ends_cleanly(tmp_path: Path) -> None:
+    """A run's first lap has no recorded time, so only the deadline can stop it (a device call must still pack)."""
+    from diffem.data.observations import make_observation_set, save_observation_set
+    from diffem.data.sources import load_clean_data
+    from diffem.operators import parse_corruption
+
+    clean = load_clean_data("fashion-mnist").train[:32]  # the set made here, not by the queue's slower subprocess
+    save_observation_set(tmp_path / "obs-mask", make_observation_set(clean, parse_corruption("mask:0.75", 0.01), seed=0),
+                         None)
+    out = queue("run", "--runs", str(tmp_path), "--deadline", "1", "--only", "reference", "--observations", "32",
+                *TINY).stdout
+    assert "reference: stopped at the deadline" in out, out
