@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -76,3 +77,21 @@ def test_a_lap_still_running_at_the_deadline_is_stopped_and_the_queue_ends_clean
     out = queue("run", "--runs", str(tmp_path), "--deadline", "1", "--only", "reference", "--observations", "32",
                 *TINY).stdout
     assert "reference: stopped at the deadline" in out, out
+
+
+def test_a_run_killed_while_being_seeded_is_seeded_again(tmp_path: Path) -> None:
+    from diffem.data.observations import make_observation_set, save_observation_set
+    from diffem.data.sources import load_clean_data
+    from diffem.em import EMConfig, RunFolder
+    from diffem.em.runner import open_run
+    from diffem.operators import parse_corruption
+
+    clean = load_clean_data("fashion-mnist").train[:16]
+    save_observation_set(tmp_path / "obs", make_observation_set(clean, parse_corruption("mask:0.75", 0.01), seed=0), None)
+    config = EMConfig("em-mmps", str(tmp_path / "obs"), str(tmp_path / "run"), laps=4)
+    shipped = str(ROOT / "checkpoints" / "em-mmps-fashion-mask75")
+    folder = RunFolder(tmp_path / "run")
+    laps = open_run(folder, config, resume=True, start_from=shipped)
+    shutil.rmtree(folder.lap_path(laps[-1]))  # killed before the shipped model itself was copied in
+    assert open_run(folder, config, resume=True, start_from=shipped) == laps
+    assert not folder.is_pruned(laps[-1])

@@ -10,6 +10,7 @@ file (observations and operator parameters); the held-out test file serves evalu
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -54,10 +55,20 @@ def open_run(folder: RunFolder, config: EMConfig, resume: bool, start_from: str 
     same_set = "observations" if existing is not None and DIGEST_KEY not in existing else DIGEST_KEY
     folder.start(record, resume, (*config.fixed_keys(), same_set))
     done = folder.complete_laps(repair=True)
+    if start_from is not None and done and seeding_was_cut(folder, done):
+        for lap in done:  # placeholders only, from a run killed while it was being seeded: seed it again
+            shutil.rmtree(folder.lap_path(lap))
+        done = []
     if start_from is not None and not done:
         seed_run(folder, start_from, CONDITIONAL_DIR if config.method == "diffem" else PRIOR_DIR)
         done = folder.complete_laps()
     return done
+
+
+def seeding_was_cut(folder: RunFolder, done: list[int]) -> bool:
+    """Whether the complete laps are seeded placeholders without the shipped model (seeding was killed)."""
+    last = done[-1]
+    return folder.is_pruned(last) and "seeded_from" in folder.lap_metrics(last)
 
 
 def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progress: bool = True,
