@@ -3,8 +3,10 @@
 Runs, on the GPU when there is one, the shipped runs' network (``small`` UNet, 28x28 grey) with
 random data: ``--steps`` M-step steps of batch 256 in fp32 and in ``--precision``, then 4 E-step
 steps (MMPS, GMRES k = 1, ``analytic-ddpm``) on a batch of ``--estep-batch`` 75 %-masked images.
-Prints images per second for each and exits 1 if anything is not finite or raises, so that
-``tools/gpu_session.sh`` falls back to fp32 rather than lose the session to a broken bf16 path.
+Prints images per second for each, and the TFLOP/s that makes with the network's operation count
+(``torch.utils.flop_counter``: forward, and forward + backward for a training step; an MMPS step is
+about a forward and its VJP), against ``PEAK_TFLOPS``. Exits 1 if anything is not finite or raises,
+so that ``tools/gpu_session.sh`` falls back to fp32 rather than lose the session to a broken bf16 path.
 
     python3 tools/gpu_smoke.py --precision bf16
 """
@@ -28,11 +30,31 @@ from diffem.samplers import make_sampler  # noqa: E402
 from diffem.schedule import VESchedule  # noqa: E402
 
 SHAPE = (1, 28, 28)
+#: a bf16 8192^3 matrix product on the device's H200 (the device tool's KINDS.md, 2026-10-28): the ceiling
+PEAK_TFLOPS = 788.0
 
 
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def flops_per_image() -> tuple[float, float]:
+    """Floating-point operations of the network per image: a forward pass, and a forward + backward pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    denoiser = new_denoiser(SHAPE, 0, seed=0, preset="small")
+    x, sigma = torch.randn(8, *SHAPE), torch.ones(8)
+    with FlopCounterMode(display=False) as forward, torch.no_grad():
+        denoiser(x, sigma)
+    with FlopCounterMode(display=False) as training:
+        denoiser(x, sigma).square().mean().backward()
+    return forward.get_total_flops() / 8, training.get_total_flops() / 8
+
+
+def rate_words(per_second: float, flops: float) -> str:
+    tflops = per_second * flops / 1e12
+    return f"{per_second:,.0f} images/s, {tflops:.1f} TFLOP/s ({tflops / PEAK_TFLOPS:.1%} of {PEAK_TFLOPS:.0f})"
 
 
 def mstep_rate(device: torch.device, precision: str, steps: int) -> float:
@@ -77,10 +99,13 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"device {torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
+    forward, training = flops_per_image()
+    print(f"small UNet, 28x28: {forward / 1e9:.3f} GFLOP a forward pass, {training / 1e9:.3f} forward + backward")
     for precision in dict.fromkeys(("fp32", args.precision)):
-        print(f"M-step {precision}: {mstep_rate(device, precision, args.steps):,.0f} images/s (batch 256)", flush=True)
-    print(f"E-step MMPS k = 1: {estep_rate(device, args.estep_batch):,.0f} observation-steps/s "
-          f"(batch {args.estep_batch})", flush=True)
+        rate = mstep_rate(device, precision, args.steps)
+        print(f"M-step {precision} (batch 256): {rate_words(rate, training)}", flush=True)
+    rate = estep_rate(device, args.estep_batch)
+    print(f"E-step MMPS k = 1 (batch {args.estep_batch}, observation-steps): {rate_words(rate, training)}", flush=True)
 
 
 if __name__ == "__main__":
