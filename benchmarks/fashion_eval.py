@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -25,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from diffem.atomic import atomic_write_json  # noqa: E402
 from diffem.bundle import PriorBundle  # noqa: E402
 from diffem.data.observations import load_observation_set  # noqa: E402
 from diffem.em.laps import RunFolder  # noqa: E402
@@ -39,6 +41,10 @@ from diffem.posterior import PosteriorOptions  # noqa: E402
 PRIOR_RUNS = (("em-mmps-mask", "mask"), ("diffem-mask-prior", "mask"), ("reference", "mask"), ("naive-mask", "mask"),
               ("em-mmps-mask25", "mask25"), ("em-mmps-mask50", "mask50"), ("em-mmps-mask90", "mask90"))
 LADDER_SETS = ("mask25", "mask50", "mask90")
+ROOT = Path(__file__).resolve().parents[1]
+FEATURES = ROOT / "checkpoints" / "fashion-features"
+#: the yardstick, evaluated from its shipped checkpoint when this session did not train it
+SHIPPED_FALLBACK = {"reference": ROOT / "checkpoints" / "reference-fashion-clean"}
 
 
 def last_bundle(run: RunFolder, part: str) -> Path | None:
@@ -55,24 +61,27 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--skip", nargs="*", default=[], help="run names to leave out")
+    parser.add_argument("--features", help="the feature network (default: RUNS/features, else the shipped one)")
     args = parser.parse_args()
     runs = Path(args.runs)
     start = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    features = load_feature_net(runs / "features", device)
+    features = load_feature_net(args.features or (runs / "features" if (runs / "features").is_dir() else FEATURES),
+                                device)
     tests = {name: load_observation_set(runs / f"obs-{name}", "test") for name in ("mask", "blur", *LADDER_SETS)
              if (runs / f"obs-{name}").is_dir()}
-    clean = tests["mask"]
+    clean = tests.get("mask") or next(iter(tests.values()))  # the clean test images are the same in every set
     extra_tests = {}
     for spec in ("mask:0.5", "box:0.4"):
         extra = make_observation_set(clean.x[: args.count], parse_corruption(spec, 0.01), seed=7, keep_clean=True)
         extra_tests[spec] = extra
     results: dict[str, Any] = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+                               "date": datetime.date.today().isoformat(), "command": " ".join(["python", *sys.argv]),
                                "settings": vars(args), "models": {}}
 
     def record(key: str, value: Any) -> None:
         results["models"][key] = value
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        atomic_write_json(Path(args.out), results)  # a run stopped at its deadline keeps what was measured
         print(key, json.dumps(value)[:400], flush=True)
 
     def posterior(bundle: PriorBundle, test: Any, method: str, iterations: int = 1,
@@ -85,29 +94,25 @@ def main() -> None:
         return evaluate_prior(bundle, test, args.prior_samples, args.steps, seed=0, features=features)
 
     skip = set(args.skip)
-    gaussian = PriorBundle.from_pretrained(runs / "em-mmps-mask" / "laps" / "lap-0000" / "prior", device=device)
-    if "gaussian-mask" not in skip:
+    first = runs / "em-mmps-mask" / "laps" / "lap-0000" / "prior"  # absent when the run started from a checkpoint
+    if "gaussian-mask" not in skip and (first / "diffem.json").is_file():
+        gaussian = PriorBundle.from_pretrained(first, device=device)
         record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
-    for name, corruption in PRIOR_RUNS:
-        path = last_bundle(RunFolder(runs / name), "prior")
+    for name, corruption in PRIOR_RUNS:  # every prior's FD and MMPS first: what each model card needs
+        path = last_bundle(RunFolder(runs / name), "prior") or SHIPPED_FALLBACK.get(name)
         if path is None or name in skip or corruption not in tests:
             continue
         bundle = PriorBundle.from_pretrained(path, device=device)
-        entry: dict[str, Any] = {"path": str(path), "prior": prior(bundle, tests[corruption])}
-        entry["mmps_k1"] = posterior(bundle, tests[corruption], "mmps", 1)
-        if name == "em-mmps-mask":
-            entry["mmps_k1_official_cost"] = posterior(bundle, tests[corruption], "mmps", 1, reuse_products=False)
-            entry["mmps_k3"] = posterior(bundle, tests[corruption], "mmps", 3)
-            entry["dps"] = posterior(bundle, tests[corruption], "dps")
-            entry["mmps_k1_blur"] = posterior(bundle, tests["blur"], "mmps", 1)
-        record(name, entry)
+        record(name, {"path": str(path), "lap": bundle.info.get("lap"), "prior": prior(bundle, tests[corruption]),
+                      "mmps_k1": posterior(bundle, tests[corruption], "mmps", 1)})
     for name, corruption in (("diffem-mask", "mask"), ("diffem-mask-own", "mask"), ("diffem-blur", "blur")):
         run = RunFolder(runs / name)
         path = last_bundle(run, "conditional")
-        if path is None or name in skip:
+        if path is None or name in skip or corruption not in tests:
             continue
         bundle = PriorBundle.from_pretrained(path, device=device)
-        entry = {"path": str(path), "conditional": posterior(bundle, tests[corruption], "conditional")}
+        entry = {"path": str(path), "lap": bundle.info.get("lap"),
+                 "conditional": posterior(bundle, tests[corruption], "conditional")}
         if corruption == "mask":
             for spec, test in extra_tests.items():
                 try:
@@ -115,6 +120,15 @@ def main() -> None:
                 except ValueError as error:
                     entry[f"conditional_{spec}"] = {"error": str(error)}
         record(name, entry)
+    if "em-mmps-mask" in results["models"]:  # then the EM-MMPS prior's other samplers and its blur test
+        entry = dict(results["models"]["em-mmps-mask"])
+        bundle = PriorBundle.from_pretrained(entry["path"], device=device)
+        entry["mmps_k1_official_cost"] = posterior(bundle, clean, "mmps", 1, reuse_products=False)
+        entry["mmps_k3"] = posterior(bundle, clean, "mmps", 3)
+        entry["dps"] = posterior(bundle, clean, "dps")
+        if "blur" in tests:
+            entry["mmps_k1_blur"] = posterior(bundle, tests["blur"], "mmps", 1)
+        record("em-mmps-mask", entry)
     print(f"done in {time.perf_counter() - start:.0f} s")
 
 

@@ -44,7 +44,8 @@ class Shipped:
     corruption: str
     tags: tuple[str, ...]
     upper_bound: bool = False
-    compute: str = "while four other runs shared the GPU (`checkpoints/train.sh`, `PRECISION=bf16`)"
+    compute: str = ("on one GPU; the laps of the first GPU session (issue 4) ran while four other runs shared it, "
+                    "about 4x slower each, and the later ones alone (`checkpoints/train_queue.py`, one run at a time)")
     why: str = ("the GPU budget of one session (30 minutes for all five runs) — a larger UNet or more laps "
                 "would be better; every run resumes from its last lap (`bash checkpoints/train.sh`)")
 
@@ -302,9 +303,11 @@ LADDER = ((0.25, "em-mmps-mask25", 5.88), (0.5, "em-mmps-mask50", 6.76), (0.75, 
 
 
 def evaluated_lap(entry: dict[str, Any]) -> int:
-    """The lap a model's evaluation read (from its bundle path; 0 for the Gaussian)."""
-    path = entry.get("path")
-    return int(Path(path).parent.name.removeprefix("lap-")) if path else 0
+    """The lap a model's evaluation read (as recorded, or from its lap folder's name; 0 for the Gaussian)."""
+    if isinstance(entry.get("lap"), int):
+        return entry["lap"]
+    folder = Path(entry.get("path") or "lap-0000").parent.name
+    return int(folder.removeprefix("lap-")) if folder.startswith("lap-") and folder[4:].isdigit() else 0
 
 
 def ladder_table(models: dict[str, Any], reference: float | None) -> str:

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # One GPU session of issue 19, run on the device machine (tools/prepare_gpu_carry.sh first, here):
-#   bash tools/gpu_session.sh DEADLINE_SECONDS
-# checks the M-step and E-step on the GPU with random data (tools/gpu_smoke.py, half a minute; a
-# broken bf16 path falls back to fp32), then trains the shipped priors' queue one run at a time
-# (checkpoints/train_queue.py), each from its last lap or its shipped checkpoint, until the
-# deadline, then packs every run into $OUT (one tar each, < 16 MiB) with the logs.
-# Back here: train_queue.py unpack, evaluate, ship.
+#   bash tools/gpu_session.sh [TRAIN_SECONDS=390] [EVAL_SECONDS=100]
+# 1. checks the M-step and E-step on the GPU with random data (tools/gpu_smoke.py, half a minute; a
+#    broken bf16 path falls back to fp32) and prints their rates;
+# 2. trains the shipped priors' queue one run at a time (checkpoints/train_queue.py), each from its
+#    last lap or its shipped checkpoint, until TRAIN_SECONDS after the start;
+# 3. evaluates what it trained, with the clean-data reference beside it (benchmarks/fashion_eval.py:
+#    FD on 10,000 samples, 256 test observations), for at most EVAL_SECONDS;
+# 4. packs every run into $OUT (one tar each, < 16 MiB) beside the logs and the evaluation JSON.
+# Back here: train_queue.py unpack, then ship.py --eval fashion-eval.json --only NAME, and commit.
 set -euo pipefail
-DEADLINE=${1:-480}
+TRAIN=${1:-390}
+EVAL=${2:-100}
 OUT=${OUT:-runs/packs}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
@@ -17,7 +21,9 @@ started=$SECONDS
 PRECISION=bf16
 python3 tools/gpu_smoke.py --precision bf16 2>&1 | tee "$OUT/smoke.log" || PRECISION=fp32
 echo "M-step precision: $PRECISION" | tee -a "$OUT/smoke.log"
-python3 checkpoints/train_queue.py run --runs runs/fashion --deadline $((DEADLINE - (SECONDS - started))) \
+python3 checkpoints/train_queue.py run --runs runs/fashion --deadline $((TRAIN - (SECONDS - started))) \
     --train-argument=--precision --train-argument="$PRECISION" 2>&1 | tee "$OUT/queue.log" \
     || echo "the queue failed; packing what it finished" | tee -a "$OUT/queue.log"
+timeout "$EVAL" python3 benchmarks/fashion_eval.py --runs runs/fashion --out "$OUT/fashion-eval.json" --count 256 \
+    2>&1 | tee -a "$OUT/queue.log" || echo "the evaluation stopped; its JSON keeps what it measured" | tee -a "$OUT/queue.log"
 python3 checkpoints/train_queue.py pack --runs runs/fashion --out "$OUT"
