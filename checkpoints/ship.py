@@ -324,7 +324,13 @@ def ladder_table(models: dict[str, Any], reference: float | None) -> str:
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
-def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
+def report(runs: Path, evaluation: dict[str, Any], command: str, source: Path) -> None:
     import fashion_figure  # benchmarks/: the figure from the model cards just written, two panels
 
     fashion_figure.main()
@@ -346,11 +352,12 @@ def report(runs: Path, evaluation: dict[str, Any], command: str) -> None:
     own = {"gaussian-mask": "mask 75 %", "diffem-mask": "mask 75 %", "diffem-mask-own": "mask 75 %",
            "diffem-blur": "blur sigma 2 px"}
     tables = [f"### {key}\n\n{posterior_table(entry, own.get(key, 'mask 75 %'))}" for key, entry in models.items()]
-    body = f"""Fashion-MNIST priors of `checkpoints/train.sh` (30,000 training observations, small UNet, bf16 M-step,
-five runs sharing one GPU), evaluated by `benchmarks/fashion_eval.py`: {evaluation['settings']['prior_samples']:,}
+    body = f"""Fashion-MNIST priors of `checkpoints/train.sh` (30,000 training observations, small UNet; the laps of the
+first GPU session ran five at once on one GPU, later laps one run at a time, `checkpoints/train_queue.py`),
+evaluated by `benchmarks/fashion_eval.py`: {evaluation['settings']['prior_samples']:,}
 prior samples against the 10,000 clean test images (Fréchet distance on the `fashion-features` network),
 and {evaluation['settings']['count']:,} held-out test observations x {evaluation['settings']['samples']} posterior samples at
-{evaluation['settings']['steps']} DDPM steps. Per-lap curves: `docs/fashion.png`. Results: `benchmarks/results/fashion-h100.json`.
+{evaluation['settings']['steps']} DDPM steps. Per-lap curves: `docs/fashion.png`. Results: `{shown_path(source)}`.
 
 {chr(10).join(rows)}
 
@@ -406,7 +413,7 @@ def main() -> None:
         print(f"shipped {item.name} (lap {lap})")
     if not args.only:
         ship_features(args.runs, args.out)
-        report(args.runs, json.loads(files[0].read_text()), "python checkpoints/ship.py")
+        report(args.runs, json.loads(files[0].read_text()), "python checkpoints/ship.py", files[0])
 
 
 if __name__ == "__main__":
