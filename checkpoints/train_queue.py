@@ -170,7 +170,7 @@ def unpack(runs: Path, archives: list[Path]) -> None:
         print(f"unpacked {archive_path} into {target}: complete laps {done_laps(target)}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -187,7 +187,7 @@ def main() -> None:
     unpacker = commands.add_parser("unpack", help="packs back into run folders")
     unpacker.add_argument("--runs", type=Path, default=ROOT / "runs" / "fashion")
     unpacker.add_argument("archives", type=Path, nargs="+")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command == "run":
         run_queue(args.runs, args.deadline, args.only, args.observations, args.train_argument, args.until_lap)
     elif args.command == "pack":

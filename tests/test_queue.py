@@ -9,7 +9,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--train-argument=--steps-per-lap", "--train-argument=2", "--train-argument=--batch-size",
@@ -20,6 +23,7 @@ TINY = ["--train-argument=--steps-per-lap", "--train-argument=2", "--train-argum
 
 
 def queue(*args: str) -> subprocess.CompletedProcess[str]:
+    """``train_queue.py`` as a command, the way a GPU session runs it."""
     env = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, str(ROOT / "checkpoints" / "train_queue.py"), *args], capture_output=True,
                             text=True, env=env, timeout=600, cwd=ROOT)
@@ -27,7 +31,27 @@ def queue(*args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path) -> None:
+@pytest.fixture
+def inline(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
+    """``train_queue.py`` in this process (its trainings still run as commands): what it printed.
+
+    The queue's own start-up (torch) then costs nothing more; the first run of each test goes through
+    :func:`queue`, the command."""
+    sys.path.insert(0, str(ROOT / "checkpoints"))
+    import train_queue
+
+    monkeypatch.setenv("PYTHON", sys.executable)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def run(*args: str) -> str:
+        capsys.readouterr()
+        train_queue.main(list(args))
+        return capsys.readouterr().out
+
+    return run
+
+
+def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path, inline: Callable[..., str]) -> None:
     first, second = tmp_path / "session-1", tmp_path / "session-2"
     shipped_lap = json.loads((ROOT / "checkpoints" / "em-mmps-fashion-mask75" / "diffem.json").read_text())["info"]["lap"]
     out = queue("run", "--runs", str(first), "--deadline", "600", "--only", "em-mmps-mask", "--observations", "32",
@@ -41,22 +65,22 @@ def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path) -
         seeded = json.loads((run / "laps" / f"lap-{lap:04d}" / "metrics.json").read_text())
         assert seeded["seeded_from"] and seeded.get("frechet_features") == shipped[lap]["frechet_features"], seeded
 
-    queue("pack", "--runs", str(first), "--out", str(tmp_path / "packs"))
+    inline("pack", "--runs", str(first), "--out", str(tmp_path / "packs"))
     pack = tmp_path / "packs" / "em-mmps-mask.tar"
     assert pack.stat().st_size < 16 * 2**20
     with tarfile.open(pack) as archive:
         weights = [m.name for m in archive.getmembers() if m.name.endswith(".safetensors")]
     assert weights and all(f"lap-{shipped_lap + 1:04d}" in name for name in weights)  # the last lap's weights only
 
-    queue("unpack", "--runs", str(second), str(pack))
-    queue("run", "--runs", str(second), "--deadline", "600", "--only", "em-mmps-mask", "--observations", "32",
-          "--until-lap", str(shipped_lap + 2), *TINY)
+    inline("unpack", "--runs", str(second), str(pack))
+    inline("run", "--runs", str(second), "--deadline", "600", "--only", "em-mmps-mask", "--observations", "32",
+           "--until-lap", str(shipped_lap + 2), *TINY)
     continued = sorted(p.name for p in (second / "em-mmps-mask" / "laps").iterdir())
     assert continued == [f"lap-{lap:04d}" for lap in range(shipped_lap + 3)]  # lap K+2 follows the pack's K+1
     last = json.loads((second / "em-mmps-mask" / "laps" / continued[-1] / "metrics.json").read_text())
     lap_seconds = last["estep_seconds"] + last["mstep_seconds"]
-    late = queue("run", "--runs", str(second), "--deadline", f"{lap_seconds / 2:.6f}", "--only", "em-mmps-mask",
-                 "--observations", "32", *TINY).stdout
+    late = inline("run", "--runs", str(second), "--deadline", f"{lap_seconds / 2:.6f}", "--only", "em-mmps-mask",
+                  "--observations", "32", *TINY)
     assert "not started" in late and "a lap takes about" in late, late  # a lap that cannot finish is not begun
     assert sorted(p.name for p in (second / "em-mmps-mask" / "laps").iterdir()) == continued
     before, after = (json.loads((folder / "run.json").read_text()) for folder in (run, second / "em-mmps-mask"))
@@ -65,7 +89,8 @@ def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path) -
     assert before["observations_digest"] == after["observations_digest"]  # the same set, made again
 
 
-def test_a_lap_still_running_at_the_deadline_is_stopped_and_the_queue_ends_cleanly(tmp_path: Path) -> None:
+def test_a_lap_still_running_at_the_deadline_is_stopped_and_the_queue_ends_cleanly(tmp_path: Path,
+                                                                                   inline: Callable[..., str]) -> None:
     """A run's first lap has no recorded time, so only the deadline can stop it (a device call must still pack)."""
     from diffem.data.observations import make_observation_set, save_observation_set
     from diffem.data.sources import load_clean_data
@@ -74,8 +99,8 @@ def test_a_lap_still_running_at_the_deadline_is_stopped_and_the_queue_ends_clean
     clean = load_clean_data("fashion-mnist").train[:32]  # the set made here, not by the queue's slower subprocess
     save_observation_set(tmp_path / "obs-mask", make_observation_set(clean, parse_corruption("mask:0.75", 0.01), seed=0),
                          None)
-    out = queue("run", "--runs", str(tmp_path), "--deadline", "1", "--only", "reference", "--observations", "32",
-                *TINY).stdout
+    out = inline("run", "--runs", str(tmp_path), "--deadline", "1", "--only", "reference", "--observations", "32",
+                 *TINY)
     assert "reference: stopped at the deadline" in out, out
 
 
