@@ -9,7 +9,7 @@ be measured, at equal cost per sampler (one denoiser call a step, MMPS adds its 
   in ``--work`` and resumed). Sinkhorn divergence to held-out truth of (a) unconditional samples
   and (b) the aggregate posterior: one MMPS sample (CG, 2 iterations, as the manifold's E-step)
   of each held-out observation, which is what an E-step hands the next M-step.
-- ``--part fashion``: the shipped clean-data reference prior (`checkpoints/reference-fashion-clean`).
+- ``--part fashion``: a Fashion prior, by default the shipped clean-data reference (``--prior``).
   MMPS (GMRES, k = 1, the E-step's) on the first ``--count`` 75 %-masked test images, ``--samples``
   draws each: PSNR of their mean, coverage of the central 50 % / 90 % per-pixel intervals and the
   spread-skill ratio (1 = calibrated; below 1: the draws are too alike). Then the Fréchet distance
@@ -46,6 +46,12 @@ from diffem.operators import parse_corruption  # noqa: E402
 from diffem.samplers import make_sampler  # noqa: E402
 
 FASHION_PRIOR = ROOT / "checkpoints" / "reference-fashion-clean"
+
+
+def shown(path: Path) -> str:
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
 PC_COST = " `pc` makes 2 calls a step, the others 1."
 
 
@@ -86,9 +92,9 @@ def manifold_rows(bundle: PriorBundle, work: Path, samplers: list[str], steps: l
     return rows
 
 
-def fashion_rows(samplers: list[str], steps: list[int], count: int, samples: int, prior_samples: int,
-                 fd_steps: int) -> list[str]:
-    bundle = PriorBundle.from_pretrained(FASHION_PRIOR, device="cpu")
+def fashion_rows(prior_path: Path, samplers: list[str], steps: list[int], count: int, samples: int,
+                 prior_samples: int, fd_steps: int) -> list[str]:
+    bundle = PriorBundle.from_pretrained(prior_path, device="cpu")
     clean = load_clean_data("fashion-mnist").test
     observations = make_observation_set(clean[:count], parse_corruption("mask:0.75", sigma_y=0.01), seed=0,
                                         keep_clean=True)
@@ -121,6 +127,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="Fashion: MMPS draws per observation")
     parser.add_argument("--prior-samples", type=int, default=500, help="Fashion: unconditional samples for the FD")
     parser.add_argument("--fd-steps", type=int, default=64, help="Fashion: the step count whose rows get an FD")
+    parser.add_argument("--prior", type=Path, default=FASHION_PRIOR, help="Fashion: the prior (a bundle folder)")
+    parser.add_argument("--section", help="the BENCHMARKS.md section (default: estep-manifold or estep-fashion)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -138,21 +146,23 @@ def main() -> None:
             "|---|---|---|---|---|", *rows])
         section = "estep-manifold"
     else:
-        rows = fashion_rows(args.samplers, args.steps, args.count, args.samples, args.prior_samples, args.fd_steps)
+        rows = fashion_rows(args.prior, args.samplers, args.steps, args.count, args.samples, args.prior_samples,
+                            args.fd_steps)
         text = "\n".join([
-            f"Clean-data reference prior (`checkpoints/reference-fashion-clean`). MMPS (GMRES, k = 1) on the first "
+            f"Prior: `{shown(args.prior)}`. MMPS (GMRES, k = 1) on the first "
             f"{args.count} Fashion-MNIST test images under 75 % random masks (`sigma_y = 0.01`, seed 0), {args.samples} "
             "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals (a calibrated "
             f"posterior's {args.samples} draws cover about {(args.samples - 1) / (args.samples + 1) * 50:.0f} % / "
-            f"{(args.samples - 1) / (args.samples + 1) * 90:.0f} %), spread-skill ratio (1 = calibrated). FD: "
-            f"`fashion-features`, {args.prior_samples} unconditional samples against the 10,000 test images (biased "
-            "upwards by the small sample: compare rows)." + PC_COST * ("pc" in args.samplers), "",
+            f"{(args.samples - 1) / (args.samples + 1) * 90:.0f} %), spread-skill ratio (1 = calibrated)."
+            + (f" FD: `fashion-features`, {args.prior_samples} unconditional samples against the 10,000 test images "
+               "(biased upwards by the small sample: compare rows)." if args.prior_samples else "")
+            + PC_COST * ("pc" in args.samplers), "",
             "| sampler | steps | PSNR of the mean (dB) | coverage 50 % | coverage 90 % | spread-skill | FD |",
             "|---|---|---|---|---|---|---|", *rows])
         section = "estep-fashion"
     print(text)
     if args.write:
-        write_section(section, text, command)
+        write_section(args.section or section, text, command)
 
 
 if __name__ == "__main__":
