@@ -317,7 +317,8 @@ def add_train(commands: Any) -> None:
                            "Learn a prior (or a DiffEM conditional model) by EM from an observation set.\n"
                            "Every lap is a complete folder under OUT/laps/; --resume continues after a crash.")
     add_registry_choice(train, "--method", training_method_names, registered_names("em/methods", "register_method"),
-                        "what to learn (diffem-prior: DiffEM's unconditional prior; reference: from clean data)",
+                        "what to learn (diffem-prior: DiffEM's unconditional prior; reference: from clean data; naive: "
+                        "from the observations as they are, no E-step; the last two are baselines)",
                         required=True)
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--observations", help="an observation set folder (from make-observations)")
