@@ -32,6 +32,12 @@ def median_seconds(fn: Callable[[], object], min_time: float = 1.0, warmup: int 
     return statistics.median(times)
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (as results name their files)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
 def hardware() -> str:
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"

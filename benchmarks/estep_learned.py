@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import ROOT, write_section  # noqa: E402
+from common import ROOT, shown_path, write_section  # noqa: E402
 from manifold import SINKHORN_REG, make_observations  # noqa: E402
 
 from diffem.bundle import PriorBundle  # noqa: E402
@@ -46,11 +46,6 @@ from diffem.operators import parse_corruption  # noqa: E402
 from diffem.samplers import make_sampler  # noqa: E402
 
 FASHION_PRIOR = ROOT / "checkpoints" / "reference-fashion-clean"
-
-
-def shown(path: Path) -> str:
-    resolved = path.resolve()
-    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 PC_COST = " `pc` makes 2 calls a step, the others 1."
 
@@ -82,8 +77,7 @@ def manifold_rows(bundle: PriorBundle, work: Path, samplers: list[str], steps: l
             start = time.perf_counter()
             prior = sampler.sample(bundle.denoiser, (count, *bundle.event_shape), generator=torch.Generator().manual_seed(0))
             mmps = MMPSDenoiser(bundle.denoiser, operator, y, solver="cg", iterations=2, clamp=clamp)
-            posterior = sampler.sample(mmps,
-                                       (count, *bundle.event_shape), generator=torch.Generator().manual_seed(1))
+            posterior = sampler.sample(mmps, (count, *bundle.event_shape), generator=torch.Generator().manual_seed(1))
             unconditional = sinkhorn_divergence(prior, test.x[count:2 * count], reg=SINKHORN_REG)
             aggregate = sinkhorn_divergence(posterior, test.x[count:2 * count], reg=SINKHORN_REG)
             error = float((posterior - truth).pow(2).sum(1).mean().sqrt())
@@ -98,8 +92,9 @@ def fashion_rows(prior_path: Path, samplers: list[str], steps: list[int], count:
     clean = load_clean_data("fashion-mnist").test
     observations = make_observation_set(clean[:count], parse_corruption("mask:0.75", sigma_y=0.01), seed=0,
                                         keep_clean=True)
-    reference = make_observation_set(clean, parse_corruption("mask:0.75", sigma_y=0.01), seed=0, keep_clean=True)
-    features = load_feature_net(ROOT / "checkpoints" / "fashion-features")
+    if prior_samples:  # the FD's 10,000 clean test images and feature network
+        reference = make_observation_set(clean, parse_corruption("mask:0.75", sigma_y=0.01), seed=0, keep_clean=True)
+        features = load_feature_net(ROOT / "checkpoints" / "fashion-features")
     rows = []
     for name in samplers:
         for n in steps:
@@ -149,7 +144,7 @@ def main() -> None:
         rows = fashion_rows(args.prior, args.samplers, args.steps, args.count, args.samples, args.prior_samples,
                             args.fd_steps)
         text = "\n".join([
-            f"Prior: `{shown(args.prior)}`. MMPS (GMRES, k = 1) on the first "
+            f"Prior: `{shown_path(args.prior)}`. MMPS (GMRES, k = 1) on the first "
             f"{args.count} Fashion-MNIST test images under 75 % random masks (`sigma_y = 0.01`, seed 0), {args.samples} "
             "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals (a calibrated "
             f"posterior's {args.samples} draws cover about {(args.samples - 1) / (args.samples + 1) * 50:.0f} % / "

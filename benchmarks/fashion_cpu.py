@@ -34,7 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import hardware, write_section  # noqa: E402
+from common import hardware, shown_path, write_section  # noqa: E402
 from diffem.bundle import PriorBundle  # noqa: E402
 from diffem.data.observations import load_observation_set  # noqa: E402
 from diffem.em.laps import RunFolder  # noqa: E402
@@ -90,10 +90,6 @@ def measure(bundle: PriorBundle, test: Any, features: torch.nn.Module, args: arg
     return {"prior": prior, "mmps_k1": posterior, "seconds": time.perf_counter() - start}
 
 
-def shown(path: Path) -> str:
-    return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
-
-
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("prior_samples", "fd_steps", "count", "samples", "steps")}
 
@@ -145,7 +141,7 @@ def main() -> None:
     for name, path in priors.items():
         folder = prior_folder(path)
         start = starting_point(path) if args.starting_points else None
-        candidates = [(name, shown(folder), lambda folder=folder: PriorBundle.from_pretrained(folder, device="cpu"))]
+        candidates = [(name, shown_path(folder), lambda folder=folder: PriorBundle.from_pretrained(folder, device="cpu"))]
         if start is not None:
             candidates.insert(0, (f"{name} (lap-1 start)", f"{start.info['conditional']} without its condition",
                                   lambda start=start: start))
@@ -165,7 +161,7 @@ Fréchet distance (`fashion-features`) between {args.prior_samples:,} prior samp
 10,000 clean test images; MMPS (GMRES, k = 1, {args.steps} steps) on the first {args.count} held-out 75 %-masked
 test observations, {args.samples} samples each (PSNR/SSIM of one sample and of their mean; ms / image batched by
 {args.count}). {args.prior_samples:,} samples bias the FD upwards against the GPU table's 10,000: compare these rows
-with each other. {minutes:.0f} minutes of measurement. Results: `{shown(args.out)}`. {args.note}
+with each other. {minutes:.0f} minutes of measurement. Results: `{shown_path(args.out)}`. {args.note}
 
 {table(results)}
 """

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import write_section  # noqa: E402
+from common import shown_path, write_section  # noqa: E402
 from diffem.atomic import atomic_directory  # noqa: E402
 from diffem.em.laps import RunFolder, verify_folder  # noqa: E402
 from diffem.em.seeding import HISTORY_FILE, history_entry  # noqa: E402
@@ -322,12 +322,6 @@ def ladder_table(models: dict[str, Any], reference: float | None) -> str:
         rows.append(f"| {ratio * 100:.0f} % | {evaluated_lap(models[key])} | {fmt(fd, 1)} | {against} | "
                     f"{fmt(paper) if paper else '-'} |")
     return "\n".join(rows) if len(rows) > 2 else ""
-
-
-def shown_path(path: Path) -> str:
-    """``path`` relative to the repository when it lies inside it."""
-    resolved = path.resolve()
-    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
 def report(runs: Path, evaluation: dict[str, Any], command: str, source: Path) -> None:
