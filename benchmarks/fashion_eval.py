@@ -98,11 +98,12 @@ def main() -> None:
     if "gaussian-mask" not in skip and (first / "diffem.json").is_file():
         gaussian = PriorBundle.from_pretrained(first, device=device)
         record("gaussian-mask", {"prior": prior(gaussian, clean), "mmps_k1": posterior(gaussian, clean, "mmps")})
+    priors: dict[str, PriorBundle] = {}
     for name, corruption in PRIOR_RUNS:  # every prior's FD and MMPS first: what each model card needs
         path = last_bundle(RunFolder(runs / name), "prior") or SHIPPED_FALLBACK.get(name)
         if path is None or name in skip or corruption not in tests:
             continue
-        bundle = PriorBundle.from_pretrained(path, device=device)
+        bundle = priors[name] = PriorBundle.from_pretrained(path, device=device)
         record(name, {"path": str(path), "lap": bundle.info.get("lap"), "prior": prior(bundle, tests[corruption]),
                       "mmps_k1": posterior(bundle, tests[corruption], "mmps", 1)})
     for name, corruption in (("diffem-mask", "mask"), ("diffem-mask-own", "mask"), ("diffem-blur", "blur")):
@@ -120,9 +121,8 @@ def main() -> None:
                 except ValueError as error:
                     entry[f"conditional_{spec}"] = {"error": str(error)}
         record(name, entry)
-    if "em-mmps-mask" in results["models"]:  # then the EM-MMPS prior's other samplers and its blur test
-        entry = dict(results["models"]["em-mmps-mask"])
-        bundle = PriorBundle.from_pretrained(entry["path"], device=device)
+    if "em-mmps-mask" in priors:  # then the EM-MMPS prior's other samplers and its blur test
+        entry, bundle = dict(results["models"]["em-mmps-mask"]), priors["em-mmps-mask"]
         entry["mmps_k1_official_cost"] = posterior(bundle, clean, "mmps", 1, reuse_products=False)
         entry["mmps_k3"] = posterior(bundle, clean, "mmps", 3)
         entry["dps"] = posterior(bundle, clean, "dps")
