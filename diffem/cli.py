@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .discovery import listed_names, registered_names
+from .discovery import listed_names, registered_names, registered_summaries
 
 if TYPE_CHECKING:
     import torch
@@ -316,9 +316,9 @@ def add_train(commands: Any) -> None:
     train = add_subcommand(commands, "train", "EM-MMPS or DiffEM from an observation set",
                            "Learn a prior (or a DiffEM conditional model) by EM from an observation set.\n"
                            "Every lap is a complete folder under OUT/laps/; --resume continues after a crash.")
-    add_registry_choice(train, "--method", training_method_names, registered_names("em/methods", "register_method"),
-                        "what to learn (diffem-prior: DiffEM's unconditional prior; reference: from clean data; naive: "
-                        "from the observations as they are, no E-step; the last two are baselines)",
+    methods = registered_summaries("em/methods", "register_method")
+    add_registry_choice(train, "--method", training_method_names, tuple(methods),
+                        "what to learn (" + "; ".join(f"{name}: {summary}" for name, summary in methods.items()) + ")",
                         required=True)
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--observations", help="an observation set folder (from make-observations)")

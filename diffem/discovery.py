@@ -1,8 +1,8 @@
 r"""Registry names read from the source, without importing it (``--help`` must not load torch).
 
 A registered class is one class in one file, decorated (``@register_sampler``) and naming itself
-(``name = "ddpm"``); a fixed list is a module-level tuple of strings (``PRECISIONS = ("fp32",
-"bf16")``). Both are found by parsing the files with :mod:`ast`, so a new class shows up in the
+(``name = "ddpm"``, with an optional one-line ``summary = "..."``); a fixed list is a module-level
+tuple of strings (``PRECISIONS = ("fp32", "bf16")``). Both are found by parsing the files with :mod:`ast`, so a new class shows up in the
 CLI's help without an edit anywhere else. ``tests/test_cli.py`` checks that what is read here
 is exactly what the imported registries hold.
 """
@@ -17,16 +17,22 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 @lru_cache(maxsize=None)
-def registered_names(subpackage: str, decorator: str) -> tuple[str, ...]:
-    """The ``name`` of every class decorated with ``@decorator`` in ``diffem/<subpackage>/*.py``, sorted."""
-    names = []
+def registered_summaries(subpackage: str, decorator: str) -> dict[str, str]:
+    """``name -> summary`` (``""`` without one) of every class decorated with ``@decorator`` in
+    ``diffem/<subpackage>/*.py``, sorted by name."""
+    found = {}
     for path in sorted((PACKAGE / subpackage).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef) and any(_called(d) == decorator for d in node.decorator_list):
-                name = _class_name(node)
+                name = _class_constant(node, "name")
                 if name is not None:
-                    names.append(name)
-    return tuple(sorted(names))
+                    found[name] = _class_constant(node, "summary") or ""
+    return dict(sorted(found.items()))
+
+
+def registered_names(subpackage: str, decorator: str) -> tuple[str, ...]:
+    """The ``name`` of every class decorated with ``@decorator`` in ``diffem/<subpackage>/*.py``, sorted."""
+    return tuple(registered_summaries(subpackage, decorator))
 
 
 @lru_cache(maxsize=None)
@@ -50,9 +56,10 @@ def _called(decorator: ast.expr) -> str | None:
     return None
 
 
-def _class_name(node: ast.ClassDef) -> str | None:
+def _class_constant(node: ast.ClassDef, attribute: str) -> str | None:
+    """The string a class body assigns to ``attribute`` (``name = "ddpm"``), if it does."""
     for statement in node.body:
-        if (isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "name" for t in statement.targets)
+        if (isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute for t in statement.targets)
                 and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)):
             return statement.value.value
     return None

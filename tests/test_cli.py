@@ -184,6 +184,10 @@ def test_help_lists_exactly_the_registered_names_and_shows_defaults() -> None:
             assert all(listed in (action.help or "") for listed in choice.listed)
     from diffem.backbones.unet import UNET_PRESETS
     from diffem.discovery import listed_names
+    from diffem.em.methods import EM_METHODS
+
+    method = next(a for a in subcommands()["train"]._actions if a.dest == "method")
+    assert all(f"{name}: {cls.summary}" in (method.help or "") for name, cls in EM_METHODS.items())  # read, not typed
 
     assert listed_names("backbones/unet", "UNET_PRESETS") == tuple(UNET_PRESETS)
     preset = next(a for a in subcommands()["train"]._actions if a.dest == "preset")

@@ -34,7 +34,7 @@ from .base import CONDITIONAL_DIR, FINAL_SHARDS, PRIOR_DIR, EMMethod, lap_seed, 
 @register_method
 class DiffEM(EMMethod):
     name = "diffem"
-    summary = "DiffEM: a conditional model q(x | y), sampled directly in the E-step"
+    summary = "DiffEM, a conditional model q(x | y), sampled directly in the E-step"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -33,7 +33,7 @@ class DiffEMPrior(EMMPS):
     """
 
     name = "diffem-prior"
-    summary = "DiffEM's unconditional prior, trained on reconstructions by a trained conditional model"
+    summary = "DiffEM's unconditional prior, trained on the reconstructions of a trained conditional model (--conditional)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -26,7 +26,7 @@ from .base import PRIOR_DIR, EMMethod, lap_seed, register_method
 @register_method
 class EMMPS(EMMethod):
     name = "em-mmps"
-    summary = "EM-MMPS: an unconditional prior, E-step by moment-matching posterior sampling"
+    summary = "EM-MMPS, an unconditional prior with moment-matching posterior sampling in the E-step"
 
     def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
         return self.estep(self.mmps(prior), lap, previous)

@@ -23,7 +23,7 @@ from .em_mmps import EMMPS
 @register_method
 class NaiveFill(EMMPS):
     name = "naive"
-    summary = "the lower bound: the same network and budget trained on the observations as they are (no E-step)"
+    summary = "a baseline, the same network trained on the observations as they are (no E-step)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

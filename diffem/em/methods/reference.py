@@ -27,7 +27,7 @@ class CleanReference(EMMPS):
     """
 
     name = "reference"
-    summary = "the upper bound: the same network and budget trained on the clean images (not an EM result)"
+    summary = "the upper bound, the same network trained on the clean images (not an EM result)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
