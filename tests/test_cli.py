@@ -45,7 +45,28 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (["train", "--method", "diffem-prior", "--observations", "x", "--out", "y"], "--conditional"),
     (["train", "--method", "em-mmps", "--observations", "x", "--out", "y", "--conditional", "c"], "--conditional"),
 ])
-def test_bad_arguments_give_one_line_and_exit_code_2(args: list[str], message: str) -> None:
+def test_bad_arguments_give_one_line_and_exit_code_2(args: list[str], message: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_exit_code(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("diffem: error:") and message in lines[0]
+
+
+def cli_exit_code(args: list[str]) -> int:
+    """``main``'s exit code in this process (argparse's refusals exit through ``SystemExit``)."""
+    try:
+        return main(args)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "--prior", "p", "--out", "s.png", "--sampler", "zz"], "argument --sampler: invalid choice: 'zz'"),
+    (["restore", "--prior", "no/such/prior/folder", "--image", "a.png", "--corruption", "mask:0.5", "--out", "o"],
+     "no prior bundle"),
+])
+def test_a_real_process_prints_only_the_one_line(args: list[str], message: str) -> None:
+    """The same contract for a whole process: no warning or traceback from importing torch joins the line."""
     result = run_cli(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
