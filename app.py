@@ -32,8 +32,9 @@ from gradio.utils import get_upload_folder
 import numpy as np
 import torch
 
-from diffem.app.controls import IMPORT_OPTIONS, LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, \
-    ObservationValues, chosen_import_settings, chosen_level, chosen_options, method_option_values, observation_controls
+from diffem.app.controls import IMPORT_OPTIONS, LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, SAMPLER_OPTIONS, \
+    ObservationValues, chosen_import_settings, chosen_level, chosen_options, chosen_sampler_options, method_option_values, \
+    observation_controls, sampler_option_values
 from diffem.app.compute import computed
 from diffem.app.catalog import best_learned_prior, describe, operator_title, shape_words, starting_point
 from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, painted_pixels, \
@@ -270,10 +271,11 @@ def restoration(prior: str, *values: Any) -> Iterator[tuple[Any, ...]]:
     """Stream: the live estimate and the step (throttled); then slider, mean, std, figures, file.
 
     ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), then method, sampler, steps and
-    samples, then every method option control (:data:`METHOD_OPTIONS`)."""
-    controls, (method, sampler, steps, samples), option_values = (values[:OBSERVATION_INPUTS],
-                                                                  values[OBSERVATION_INPUTS:OBSERVATION_INPUTS + 4],
-                                                                  values[OBSERVATION_INPUTS + 4:])
+    samples, then every method option control (:data:`METHOD_OPTIONS`), then every sampler option
+    control (:data:`SAMPLER_OPTIONS`)."""
+    controls, settings = values[:OBSERVATION_INPUTS], values[OBSERVATION_INPUTS:]
+    (method, sampler, steps, samples), settings = settings[:4], settings[4:]
+    option_values, sampler_values = settings[:len(METHOD_OPTIONS)], settings[len(METHOD_OPTIONS):]
     seed = ObservationValues.unpack(controls).seed
     steps, samples = check_sampling(sampler, steps, samples)
     entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
@@ -283,7 +285,8 @@ def restoration(prior: str, *values: Any) -> Iterator[tuple[Any, ...]]:
     seen = None if observation is None else observation_views(prior, observation)[1]
     bundle = REGISTRY.bundle(prior)
     frames = sampler_frames(bundle, observation, method, sampler, steps, samples, check_int(seed, 0, 2**31 - 1, "Seed"),
-                            chosen_options(method, option_values), entry.tuned)
+                            chosen_options(method, option_values), entry.tuned,
+                            chosen_sampler_options(sampler, sampler_values))
     try:
         for frame in throttled(frames):
             live = enlarge(bundle.scaling.to_pixels(frame.estimate[0]).cpu())
@@ -673,7 +676,7 @@ def method_label(method: str) -> tuple[str, str]:
 
 
 def option_control(option: dict[str, Any]) -> gr.components.Component:
-    """The control of one option (a posterior method's, an import setting), from its description (type, bounds,
+    """The control of one option (a posterior method's, a sampler's, an import setting), from its description (type, bounds,
     choices, help); a number that may be left unset gets a text box that may be left empty."""
     label = option["name"].replace("_", " ")
     info = option["help"] + (f" (empty: {option['unset']})" if option.get("unset") else "")
@@ -697,13 +700,25 @@ def bound_words(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
-def method_controls(method: str) -> list[Any]:
-    """Show the chosen method's option group, hide the others."""
-    return [gr.update(visible=name == method) for name in OPTION_METHODS]
+def shown_group(chosen: str, groups: list[str]) -> Any:
+    """Show the chosen entry's option group, hide the others (one update alone: Gradio would take a list of
+    one as the value of a single output)."""
+    updates = [gr.update(visible=name == chosen) for name in groups]
+    return updates[0] if len(updates) == 1 else updates
+
+
+def method_controls(method: str) -> Any:
+    return shown_group(method, OPTION_METHODS)
+
+
+def sampler_controls(sampler: str) -> Any:
+    return shown_group(sampler, OPTION_SAMPLERS)
 
 
 #: the methods that have options, each with a group of controls
 OPTION_METHODS = list(dict.fromkeys(name for name, _ in METHOD_OPTIONS))
+#: the samplers that have options, likewise
+OPTION_SAMPLERS = list(dict.fromkeys(name for name, _ in SAMPLER_OPTIONS))
 
 
 def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
@@ -713,7 +728,7 @@ def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
     start = starting_point(REGISTRY.entry(prior))
     controls = observation_controls(image, start.corruption, start.amount)
     *_, last = computed_restoration(prior, *controls, start.method, DEFAULT_SAMPLER, DEFAULT_STEPS, DEFAULT_SAMPLES,
-                           *method_option_values())
+                                    *method_option_values(), *sampler_option_values())
     clean, seen = corrupt(prior, *controls)
     names = ("live", "status", "slider", "mean", "std", "metrics", "download")
     result = dict(zip(names, last)) | {"clean": clean, "seen": seen}
@@ -783,6 +798,12 @@ def build_demo() -> gr.Blocks:
                                           visible=start is not None and name == start.method) as group:
                             option_inputs += [option_control(o) for m, o in METHOD_OPTIONS if m == name]
                         option_groups.append(group)
+                    sampler_groups, sampler_inputs = [], []
+                    for name in OPTION_SAMPLERS:
+                        with gr.Accordion(f"{name} sampler options", open=False,
+                                          visible=name == DEFAULT_SAMPLER) as group:
+                            sampler_inputs += [option_control(o) for s, o in SAMPLER_OPTIONS if s == name]
+                        sampler_groups.append(group)
                     with gr.Row():
                         restore_button = gr.Button("Restore", variant="primary")
                         stop_button = gr.Button("Stop", variant="stop")
@@ -886,11 +907,12 @@ def build_demo() -> gr.Blocks:
         prior.change(prior_controls, prior, [corruption, method, prior_info, clean_view, *levels], api_name=False)
         corruption.change(corruption_controls, corruption, [editor_group, *levels], api_name=False)
         method.change(method_controls, method, option_groups, api_name=False)
+        sampler.change(sampler_controls, sampler, sampler_groups, api_name=False)
         image.change(editor_with_picture, [prior, image], editor, api_name=False)
         gr.on([image.change, prior.change, corruption.change, *[level.release for level in levels], sigma_y.change,
                seed.change, editor.change, mask_file.change], preview, corrupt_inputs, views, api_name="observe", show_progress="hidden")
         restore_event = restore_button.click(
-            restore, corrupt_inputs + [method, sampler, steps, samples, *option_inputs],
+            restore, corrupt_inputs + [method, sampler, steps, samples, *option_inputs, *sampler_inputs],
             [live, status, *results], api_name="restore", concurrency_limit=2, show_progress="hidden")
         stop_button.click(stopped, None, status, cancels=[restore_event], api_name=False)
         compare_event = compare_button.click(

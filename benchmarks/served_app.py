@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diffem.app.controls import method_option_values, observation_controls  # noqa: E402
+from diffem.app.controls import method_option_values, observation_controls, sampler_option_values  # noqa: E402
 from diffem.em.processes import free_local_port  # noqa: E402
 
 
@@ -132,7 +132,7 @@ def restoration_args(prior: str, image: Path, steps: int, samples: int, method: 
                      corruption: str = "mask", level: float = 0.75) -> tuple[object, ...]:
     """The ``/restore`` endpoint's arguments for one example picture."""
     return (prior, *observation_controls(handle_file(str(image)), corruption, level), method, sampler, steps, samples,
-            *method_option_values(method))
+            *method_option_values(method), *sampler_option_values(sampler))
 
 
 def new_client(url: str) -> Client:

@@ -1,5 +1,5 @@
 """Command line: ``python -m diffem {make-observations,import-observations,train,train-features,sample,restore,eval,
-methods,space}``.
+methods,samplers,space}``.
 
 Arguments are parsed, and output paths checked, before anything heavy is imported: ``--help`` and
 bad arguments answer without loading torch or diffusers. Names that come from diffem's registries
@@ -14,6 +14,7 @@ ends with one line and exit code 1 (:data:`EXIT_ENVIRONMENT`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -231,6 +232,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def add_common_sampling(parser: argparse.ArgumentParser) -> None:
     add_registry_choice(parser, "--sampler", sampler_names, listed_samplers(), "sampler", default="ddpm")
+    add_epilog(parser, sampler_options_words())
     parser.add_argument("--steps", type=positive_int, default=64, help="sampler steps")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -238,36 +240,73 @@ def add_common_sampling(parser: argparse.ArgumentParser) -> None:
 
 #: commands that take a posterior method's own options (``--METHOD-OPTION``), parsed once torch is loaded
 METHOD_OPTION_COMMANDS = ("restore", "eval")
+#: commands that take their sampler's own options (``--SAMPLER-OPTION``), likewise
+SAMPLER_OPTION_COMMANDS = ("restore", "eval", "sample", "train")
+
+
+
+def sampler_options_words() -> str:
+    return ("A sampler's options are flags --SAMPLER-OPTION, generated from its options dataclass, e.g.\n"
+            f"--sampler pc --pc-corrections 2; `{program_name()} samplers` lists every sampler with its options.")
+
+
+def add_epilog(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.epilog = f"{parser.epilog}\n{text}" if parser.epilog else text
 
 
 def add_posterior_options(parser: argparse.ArgumentParser) -> None:
     add_registry_choice(parser, "--method", posterior_method_names, listed_posterior_methods(),
                         "posterior method (conditional: a DiffEM conditional model)", default="mmps")
-    parser.epilog = ("Each method's options are flags --METHOD-OPTION, generated from its options dataclass, e.g.\n"
-                     "--mmps-iterations 3, --mmps-solver cg, --dps-zeta 10 (unset: the value tuned for the prior).\n"
-                     f"`{program_name()} methods` lists every method with its options and their defaults.")
+    add_epilog(parser, "Each method's options are flags --METHOD-OPTION, generated from its options dataclass, e.g.\n"
+                       "--mmps-iterations 3, --mmps-solver cg, --dps-zeta 10 (unset: the value tuned for the prior).\n"
+                       f"`{program_name()} methods` lists every method with its options and their defaults.")
 
 
-def method_options(args: argparse.Namespace, extra: Sequence[str]) -> Any:
-    """The chosen method's ``Options`` from the ``--METHOD-OPTION`` flags left over by the light parser."""
+@dataclass(frozen=True)
+class OptionOwner:
+    """Whose option a leftover flag is: the registry entry ``name`` chosen with ``choice`` (``--method``)."""
+
+    choice: str
+    name: str
+
+
+def extension_options(args: argparse.Namespace, extra: Sequence[str]) -> None:
+    """Set ``args.options`` (the chosen posterior method's ``Options``, for :data:`METHOD_OPTION_COMMANDS`)
+    and ``args.sampler_options`` (the chosen sampler's) from the flags the light parser left over."""
     from .guidance import POSTERIORS
-    from .options import add_option_arguments
+    from .options import add_option_arguments, flag_name, options_from_namespace
     from .posterior import posterior_options_from_args
+    from .samplers import SAMPLERS
 
-    parser = Parser(prog=f"{program_name()} {args.command}", add_help=False)
-    for name, cls in POSTERIORS.items():
-        add_option_arguments(parser, name, cls.Options)
+    tables = ([("--method", POSTERIORS)] if args.command in METHOD_OPTION_COMMANDS else []) + \
+        ([("--sampler", SAMPLERS)] if args.command in SAMPLER_OPTION_COMMANDS else [])
+    parser = Parser(prog=f"{program_name()} {args.command}", add_help=False, allow_abbrev=False)
+    owners: dict[str, OptionOwner] = {}
+    for choice, registry in tables:
+        for name, cls in registry.items():
+            add_option_arguments(parser, name, cls.Options)
+            owners.update({flag_name(name, f.name): OptionOwner(choice, name) for f in dataclasses.fields(cls.Options)})
     given = parser.parse_args(list(extra))
-    foreign = sorted(flag for flag in extra if flag.startswith("--") and not flag.startswith(f"--{args.method}-"))
-    if foreign:
-        raise UsageError(f"{foreign[0].split('=')[0]} is not an option of --method {args.method}")
-    return posterior_options_from_args(given, args.method)
+    for flag in (text.split("=")[0] for text in extra if text.startswith("--")):
+        owner = owners[flag]
+        chosen = getattr(args, owner.choice[2:])
+        if owner.name != chosen:
+            raise UsageError(f"{flag} is not an option of {owner.choice} {chosen}")
+    if args.command in METHOD_OPTION_COMMANDS:
+        args.options = posterior_options_from_args(given, args.method)
+    if args.command in SAMPLER_OPTION_COMMANDS:
+        args.sampler_options = options_from_namespace(given, args.sampler, SAMPLERS[args.sampler].Options)
 
 
 def add_methods(commands: Any) -> None:
     add_subcommand(commands, "methods", "list the posterior methods and their options (JSON)",
                    "Every registered posterior method: what it is, its source, the model it needs, the cost\n"
                    "of a step, and its options with their flags and defaults.")
+
+
+def add_samplers(commands: Any) -> None:
+    add_subcommand(commands, "samplers", "list the samplers and their options (JSON)",
+                   "Every registered sampler: what it is, and its options with their flags and defaults.")
 
 
 def add_subcommand(commands: Any, name: str, help: str, description: str) -> Parser:
@@ -343,6 +382,7 @@ def add_train(commands: Any) -> None:
                         "M-step forward pass (bf16: autocast, GPU)", default="fp32")
     train.add_argument("--compile", action="store_true", help="M-step through torch.compile (GPU; slow to start)")
     add_registry_choice(train, "--sampler", sampler_names, listed_samplers(), "E-step sampler", default="ddpm")
+    add_epilog(train, sampler_options_words())
     train.add_argument("--sampler-steps", type=positive_int, default=64, help="E-step sampler steps")
     train.add_argument("--solver", default="gmres", choices=["cg", "gmres"], help="MMPS solver")
     train.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
@@ -444,8 +484,8 @@ def build_parser() -> Parser:
                     epilog=f"`{program_name()} COMMAND --help` lists a command's options.\n"
                            "Bad arguments: one line, exit code 2; file-system errors: one line, exit code 1.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    for add in (add_make_observations, add_import_observations, add_train, add_train_features, add_sample, add_restore, add_eval, add_methods,
-                add_space):
+    for add in (add_make_observations, add_import_observations, add_train, add_train_features, add_sample, add_restore,
+                add_eval, add_methods, add_samplers, add_space):
         add(commands)
     return parser
 
@@ -497,7 +537,7 @@ def command_train(args: argparse.Namespace) -> None:
         method=args.method, observations=observations, out=args.out, laps=args.laps,
         steps_per_lap=args.steps_per_lap, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
         ema_decay=args.ema_decay, hflip=args.hflip, precision=args.precision, compile=args.compile,
-        sampler=args.sampler, sampler_steps=args.sampler_steps,
+        sampler=args.sampler, sampler_steps=args.sampler_steps, sampler_options=dataclasses.asdict(args.sampler_options),
         solver=args.solver, solver_iterations=args.iterations, estep_batch=args.estep_batch,
         gaussian_iterations=args.gaussian_iterations, gaussian_rank=args.gaussian_rank, preset=args.preset,
         hidden_features=args.hidden_features, hidden_layers=args.hidden_layers, sigma_max=args.sigma_max,
@@ -549,7 +589,7 @@ def command_sample(args: argparse.Namespace) -> None:
     if bundle.kind == "conditional":
         raise UsageError("a conditional model has no prior to sample; use restore with --method conditional")
     result = restore(bundle, None, None, "prior", samples=args.count, steps=args.steps, sampler=args.sampler,
-                     seed=args.seed)
+                     seed=args.seed, sampler_options=args.sampler_options)
     image_path.parent.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     if len(bundle.event_shape) == 3:
@@ -610,7 +650,8 @@ def command_restore(args: argparse.Namespace) -> None:
     bundle = load_prior(args.prior, args.device)
     observation = restoration_observation(args, bundle)
     result = restore(bundle, observation.y, observation.operator, args.method, samples=args.samples, steps=args.steps,
-                     sampler=args.sampler, seed=args.seed, options=args.options, tuned=tuned_options(args.prior))
+                     sampler=args.sampler, seed=args.seed, options=args.options, tuned=tuned_options(args.prior),
+                     sampler_options=args.sampler_options)
     summary = summarise(bundle, observation, result.samples, result.seconds, args.steps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -637,6 +678,17 @@ def command_methods(args: argparse.Namespace) -> None:
     print(json.dumps(described, indent=2))
 
 
+def command_samplers(args: argparse.Namespace) -> None:
+    from .options import flag_name
+    from .samplers import describe_samplers
+
+    described = describe_samplers()
+    for sampler, entry in described.items():
+        for option in entry["options"]:
+            option["flag"] = flag_name(sampler, option["name"])
+    print(json.dumps(described, indent=2))
+
+
 def command_space(args: argparse.Namespace) -> None:
     from .space import run
 
@@ -656,11 +708,11 @@ def command_eval(args: argparse.Namespace) -> None:
     if args.count > 0:
         report["posterior"] = evaluate_posterior(
             bundle, test, args.method, args.count, args.samples, args.steps, args.sampler, args.seed,
-            args.batch_size, args.options, tuned_options(args.prior))
+            args.batch_size, args.options, tuned_options(args.prior), sampler_options=args.sampler_options)
     if args.prior_samples > 0:
         features = load_feature_net(args.feature_net, bundle.device) if args.feature_net else None
         report["prior_quality"] = evaluate_prior(bundle, test, args.prior_samples, args.steps, args.sampler, args.seed,
-                                                 features=features)
+                                                 features=features, sampler_options=args.sampler_options)
     print(json.dumps(report, indent=2))
 
 
@@ -668,19 +720,21 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "make-observations": command_make_observations, "import-observations": command_import_observations,
     "train": command_train,
     "train-features": command_train_features, "sample": command_sample,
-    "restore": command_restore, "eval": command_eval, "space": command_space, "methods": command_methods}
+    "restore": command_restore, "eval": command_eval, "space": command_space, "methods": command_methods,
+    "samplers": command_samplers}
 
 
 def run(argv: Sequence[str] | None) -> None:
     """Parse, check the outputs (no heavy import so far), check registry names, then run the command."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in METHOD_OPTION_COMMANDS:
+    takes_options = args.command in METHOD_OPTION_COMMANDS + SAMPLER_OPTION_COMMANDS
+    if extra and not takes_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     check_outputs(args)
     check_registry_choices(args)
-    if args.command in METHOD_OPTION_COMMANDS:
-        args.options = method_options(args, extra)
+    if takes_options:
+        extension_options(args, extra)
     COMMANDS[args.command](args)
 
 

@@ -17,6 +17,7 @@ r"""Evaluating a saved prior or conditional model on a held-out test set.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from .metrics import calibration, frechet_distance, normalised_residual, psnr, s
 from .posterior import make_posterior
 from .rng import make_generator
 from .samplers import make_sampler
+from .samplers import sampler_options as sampler_options_of
 
 
 @dataclass
@@ -49,11 +51,11 @@ class PosteriorDraws:
 def draw_posterior_samples(bundle: PriorBundle, observations: ObservationSet, method: str, samples: int = 1,
                            steps: int = 64, sampler: str = "ddpm", seed: int = 0, batch_size: int = 256,
                            options: Any = None, tuned: Mapping[str, Any] | None = None,
-                           clamp: bool = True) -> PosteriorDraws:
+                           clamp: bool = True, sampler_options: Any = None) -> PosteriorDraws:
     """``samples`` draws for every observation; the draws of each observation sit in the same batches
     (rows repeated ``samples`` times), up to ``batch_size`` rows a sampler run."""
     device = bundle.device
-    chooser = make_sampler(sampler, bundle.schedule, steps)
+    chooser = make_sampler(sampler, bundle.schedule, steps, sampler_options)
     generator = make_generator(seed, device)
     rows = torch.arange(len(observations)).repeat_interleave(samples)
     draws, residuals = [], []
@@ -96,7 +98,7 @@ def posterior_report(draws: PosteriorDraws, truth_pixels: Tensor, scaling: Any) 
 def evaluate_posterior(bundle: PriorBundle, test: ObservationSet, method: str, count: int = 64, samples: int = 1,
                        steps: int = 64, sampler: str = "ddpm", seed: int = 0, batch_size: int = 256,
                        options: Any = None, tuned: Mapping[str, Any] | None = None,
-                       clamp: bool = True) -> dict[str, Any]:
+                       clamp: bool = True, sampler_options: Any = None) -> dict[str, Any]:
     """PSNR/SSIM of single samples and of the mean of ``samples`` draws, calibration, cost per sample.
 
     Without clean test images: the held-out observed-pixel PSNR and residual of the first draw instead."""
@@ -104,7 +106,7 @@ def evaluate_posterior(bundle: PriorBundle, test: ObservationSet, method: str, c
     held_out = None if subset.x is not None else hide_observed_pixels(subset, make_generator(seed + 1))
     source = subset if held_out is None else held_out.reduced
     draws = draw_posterior_samples(bundle, source, method, samples, steps, sampler, seed, batch_size, options,
-                                   tuned, clamp)
+                                   tuned, clamp, sampler_options)
     if subset.x is not None:
         report = posterior_report(draws, test.scaling.to_pixels(subset.x), test.scaling)
     else:
@@ -113,13 +115,14 @@ def evaluate_posterior(bundle: PriorBundle, test: ObservationSet, method: str, c
                   "clean_images": "none: judged on held-out observed pixels"}
     return {
         "method": method, "count": len(subset), "samples": samples, "steps": steps, "sampler": sampler,
+        "sampler_options": dataclasses.asdict(sampler_options_of(sampler, sampler_options)),
         **report, "clamped": clamp, "batch_size": batch_size, "device": str(bundle.device),
     }
 
 
 def evaluate_prior(bundle: PriorBundle, test: ObservationSet, prior_samples: int = 1000, steps: int = 64,
                    sampler: str = "ddpm", seed: int = 0, batch_size: int = 500,
-                   features: nn.Module | None = None) -> dict[str, Any]:
+                   features: nn.Module | None = None, sampler_options: Any = None) -> dict[str, Any]:
     """Fréchet distance between prior samples and the clean test images."""
     if bundle.kind == "conditional":
         raise ValueError("prior quality needs an unconditional prior; this is a conditional model")
@@ -127,7 +130,7 @@ def evaluate_prior(bundle: PriorBundle, test: ObservationSet, prior_samples: int
         raise ValueError("the Fréchet distance needs clean test images, and this observation set has none "
                          "(imported observations): use --prior-samples 0")
     device = bundle.device
-    chooser = make_sampler(sampler, bundle.schedule, steps)
+    chooser = make_sampler(sampler, bundle.schedule, steps, sampler_options)
     generator = make_generator(seed, device)
     draws = [chooser.sample(bundle.denoiser, (min(batch_size, prior_samples - s), *bundle.event_shape),
                             generator=generator, device=device).cpu() for s in range(0, prior_samples, batch_size)]

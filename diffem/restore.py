@@ -49,9 +49,11 @@ def observe(clean: Tensor, operator: LinearOperator, seed: int) -> tuple[Tensor,
 
 def iterate_restoration(bundle: PriorBundle, y: Tensor | None, operator: LinearOperator | None, method: str,
                         samples: int = 1, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
-                        options: Any = None, tuned: Mapping[str, Any] | None = None) -> Iterator[SamplerStep]:
+                        options: Any = None, tuned: Mapping[str, Any] | None = None,
+                        sampler_options: Any = None) -> Iterator[SamplerStep]:
     """Stream the sampler's steps for ``samples`` posterior draws at once (a batch); ``options`` are the
-    method's (its ``Options``, a mapping, None or :class:`PosteriorOptions`)."""
+    method's (its ``Options``, a mapping, None or :class:`PosteriorOptions`), ``sampler_options`` the
+    sampler's (its ``Options``, a mapping or None)."""
     device = bundle.device
     if samples < 1:
         raise ValueError(f"the number of samples must be at least 1, got {samples}")
@@ -62,16 +64,17 @@ def iterate_restoration(bundle: PriorBundle, y: Tensor | None, operator: LinearO
     # does so through its own ``transition``, which a wrapper would hide
     denoiser = make_posterior(bundle, method, operator, y, options, tuned=tuned)
     generator = make_generator(seed, device)
-    chosen = make_sampler(sampler, bundle.schedule, steps)
+    chosen = make_sampler(sampler, bundle.schedule, steps, sampler_options)
     yield from chosen.iterate(denoiser, (samples, *bundle.event_shape), generator=generator, device=device)
 
 
 def restore(bundle: PriorBundle, y: Tensor | None, operator: LinearOperator | None, method: str,
             samples: int = 1, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
-            options: Any = None, tuned: Mapping[str, Any] | None = None) -> Restoration:
+            options: Any = None, tuned: Mapping[str, Any] | None = None, sampler_options: Any = None) -> Restoration:
     start = time.perf_counter()
     step = None
-    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options, tuned):
+    for step in iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed, options, tuned,
+                                    sampler_options):
         pass
     assert step is not None
     observation = y if y is not None else torch.zeros(0)

@@ -16,7 +16,7 @@ import app
 from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
-from diffem.app.controls import method_option_values, observation_controls
+from diffem.app.controls import method_option_values, observation_controls, sampler_option_values
 
 SIZE = 16
 
@@ -69,10 +69,10 @@ def controls(image: object, corruption: str = "mask", level: float = 0.5, editor
 
 def restore_args(image: str | None, prior: str = "gauss", method: str = "mmps", steps: object = 12,
                  sampler: str = "ddpm", samples: int = 2, corruption: str = "mask",
-                 editor: object = None) -> tuple[object, ...]:
+                 editor: object = None, **sampler_options: object) -> tuple[object, ...]:
     picture = handle_file(image) if image else None
     return (prior, *controls(picture, corruption, editor=editor), method, sampler, steps, samples,
-            *method_option_values(method))
+            *method_option_values(method), *sampler_option_values(sampler, **sampler_options))
 
 
 def test_restoration_streams_every_step_then_the_result(client: Client, picture: str) -> None:
@@ -155,6 +155,7 @@ def bad_files(folder: Path) -> dict[str, Path]:
     ("steps0", "Steps must be"),
     ("steps_million", "Steps must be"),
     ("sampler", "Unknown sampler"),
+    ("pc_delta", "0.5"),
     ("prior", "Unknown prior"),
 ])
 def test_bad_input_gets_a_clear_error(client: Client, picture: str, tmp_path: Path, case: str, message: str) -> None:
@@ -166,11 +167,24 @@ def test_bad_input_gets_a_clear_error(client: Client, picture: str, tmp_path: Pa
         "steps0": restore_args(picture, steps=0),
         "steps_million": restore_args(picture, steps=10**6),
         "sampler": restore_args(picture, sampler="euler-magic"),
+        "pc_delta": restore_args(picture, sampler="pc", delta=0.9),
         "prior": restore_args(picture, prior="../../etc/passwd"),
     }[case]
     with pytest.raises(Exception, match=message):
         client.predict(*args, api_name="/restore")
     assert "done" in list(client.submit(*restore_args(picture, steps=2), api_name="/restore"))[-1][1]
+
+
+def test_the_sampler_options_reach_the_restoration(client: Client, picture: str) -> None:
+    """``pc`` without corrections is DDPM, step for step; two corrections change the result."""
+    def mean(**chosen: object) -> np.ndarray:
+        final = list(client.submit(*restore_args(picture, steps=3, **chosen), api_name="/restore"))[-1]
+        with Image.open(final[3]) as image:
+            return np.asarray(image)
+
+    ddpm = mean()
+    assert np.array_equal(mean(sampler="pc", corrections=0), ddpm)
+    assert not np.array_equal(mean(sampler="pc", corrections=2), ddpm)
 
 
 def train_form(name: str, data: str, corruption: str, laps: int, steps: int, observations: int, batch: int,

@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from diffem.app.controls import method_option_values, observation_controls
+from diffem.app.controls import method_option_values, observation_controls, sampler_option_values
 from test_app import client, import_values, train_form, training_form  # noqa: F401  (the served app, its forms)
 from test_upload import bomb, with_member
 
@@ -86,7 +86,7 @@ def test_an_uploaded_zip_trains_a_prior_that_restores_its_own_observations(clien
     clean, seen = client.predict("shapes/lap-1", *observed, api_name="/observe")
     assert clean is None and is_colour(seen)  # an uploaded observation has no clean image to show
     final = list(client.submit("shapes/lap-1", *observed, "mmps", "ddpm", 4, 2, *method_option_values("mmps"),
-                               api_name="/restore"))[-1]
+                               *sampler_option_values(), api_name="/restore"))[-1]
     assert "done: 4 steps" in final[1] and "clean image is unknown" in final[5]
     assert Image.open(final[3]).size == (224, 224) and is_colour(final[3])  # the mean, at 7x its 32x32
     assert not is_colour(final[4])  # the uncertainty map pools the channels into one grey map

@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from diffem.app.controls import method_option_values, observation_controls
+from diffem.app.controls import method_option_values, observation_controls, sampler_option_values
 from test_app import client, picture, shirt  # noqa: F401  (the served app and a small test picture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def args(image: object, prior: str = "gauss", corruption: str = "mask", amount: 
     upload = handle_file(image) if isinstance(image, (str, Path)) and Path(image).is_file() else image
     options = method_option_values("mmps", solver=solver, iterations=iterations)
     return (prior, *observation_controls(upload, corruption, amount, sigma_y, seed, editor), method, sampler, steps,
-            samples, *options)
+            samples, *options, *sampler_option_values())
 
 
 def png_claiming(width: int, height: int) -> bytes:

@@ -78,6 +78,15 @@ def test_a_person_restores_an_example_in_the_browser(served: str, tmp_path: Path
         assert not page.get_by_text("Example result, computed when the server started").is_visible()
         assert page.locator("img[src*='gradio_api/file']").count() >= 5  # views, live, slider, mean, std
         assert page.get_by_text("PSNR of the mean").is_visible()
+        # a sampler's own options (generated from its Options) appear under the Sampler menu once it is chosen
+        assert not page.get_by_text("pc sampler options").is_visible()
+        page.get_by_label("Sampler", exact=True).click()
+        page.get_by_role("option", name="pc", exact=True).click()
+        page.get_by_text("pc sampler options").click(timeout=10_000)
+        page.get_by_label("delta", exact=True).fill("0.05")
+        page.get_by_label("Steps (1-1000)").fill("8")
+        page.get_by_role("button", name="Restore", exact=True).click()
+        page.get_by_text("done: 8 steps").wait_for(timeout=120_000)
         browser.close()
 
 

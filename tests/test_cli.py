@@ -147,6 +147,14 @@ def test_method_options_are_flags_generated_from_each_method(trained: Path, imag
         assert err.count("\n") == 1 and message in err, err
     assert main(["sample", "--prior", str(prior), "--out", str(tmp_path / "g.png"), "--mmps-iterations", "2"]) == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+    # a sampler's options likewise: --SAMPLER-OPTION, checked against the chosen --sampler
+    assert main([*base, "--sampler", "pc", "--pc-corrections", "0", "--pc-delta", "0.2"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--mmps-iterations", "2", "--pc-corrections", "0"]) == 2
+    assert "--pc-corrections is not an option of --sampler ddpm" in capsys.readouterr().err
+    assert main(["samplers"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [o["flag"] for o in listed["pc"]["options"]] == ["--pc-corrections", "--pc-delta"]
 
 
 def test_methods_lists_every_registered_method_with_its_flags(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from diffem.app.controls import method_option_values, observation_controls
+from diffem.app.controls import method_option_values, observation_controls, sampler_option_values
 from diffem.em.processes import free_local_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_the_space_serves_a_restoration_on_all_interfaces(space: str) -> None:
     client = Client(space, verbose=False)
     controls = observation_controls(handle_file(str(EXAMPLE)), "mask", 0.75)
     outputs = list(client.submit("diffem-fashion-mask75-prior", *controls, "mmps", "ddpm", 8, 2,
-                                 *method_option_values("mmps"), api_name="/restore"))
+                                 *method_option_values("mmps"), *sampler_option_values(), api_name="/restore"))
     final = outputs[-1]
     assert "done: 8 steps" in final[1] and "PSNR of the mean" in final[5]
     assert Path(final[6]).is_file()

@@ -7,7 +7,9 @@ the corruption, one level per :data:`LEVEL_OPERATORS` entry, the noise sigma, th
 mask editor and an uploaded mask file (:class:`ObservationValues` names them). Likewise every
 option of every posterior method (MMPS's solver and iterations, DPS's ``zeta``...) has a control
 of its own, generated from the method's ``Options`` dataclass
-(:func:`diffem.posterior.describe_posterior_methods`): :data:`METHOD_OPTIONS` fixes their order.
+(:func:`diffem.posterior.describe_posterior_methods`): :data:`METHOD_OPTIONS` fixes their order;
+every option of every sampler (``pc``'s corrector steps...) likewise from the sampler's ``Options``
+(:func:`diffem.samplers.describe_samplers`, :data:`SAMPLER_OPTIONS`).
 The Train tab's import settings are generated the same way from
 :class:`~diffem.imports.base.ImportSettings` (:data:`IMPORT_OPTIONS`).
 """
@@ -22,6 +24,7 @@ from ..imports.base import ImportSettings
 from ..operators import OPERATORS
 from ..options import describe_options
 from ..posterior import describe_posterior_methods
+from ..samplers import describe_samplers
 from .catalog import operator_title
 from .inputs import InputError, as_number, check_float, check_int
 
@@ -69,28 +72,51 @@ def chosen_level(corruption: str, levels: Sequence[Any]) -> float | None:
     return check_float(value, parameter.low, parameter.high, f"{operator_title(corruption)} ({parameter.name})")
 
 
-#: ``(method, option description)`` for every option of every posterior method, in menu order
-METHOD_OPTIONS = [(method, option) for method, described in describe_posterior_methods().items()
-                  for option in described["options"]]
+#: ``(owner, option description)`` rows: every option of every entry of a registry, in one fixed order
+OptionTable = list[tuple[str, dict[str, Any]]]
+
+#: every option of every posterior method, in menu order
+METHOD_OPTIONS: OptionTable = [(method, option) for method, described in describe_posterior_methods().items()
+                               for option in described["options"]]
+#: every option of every sampler (``pc``'s corrector steps and step size), by sampler name
+SAMPLER_OPTIONS: OptionTable = [(sampler, option) for sampler, described in describe_samplers().items()
+                                for option in described["options"]]
+
+
+def table_values(table: OptionTable, owner: str | None, chosen: dict[str, Any]) -> list[Any]:
+    """Every control's value in ``table``: defaults, with ``chosen`` for ``owner``'s own options."""
+    unknown = set(chosen) - {o["name"] for name, o in table if name == owner}
+    if unknown:
+        raise ValueError(f"{owner} has no option(s) {', '.join(sorted(unknown))}")
+    return [chosen.get(option["name"], option["default"]) if name == owner else option["default"]
+            for name, option in table]
+
+
+def table_choice(table: OptionTable, owner: str, values: Sequence[Any]) -> dict[str, Any]:
+    """``owner``'s options from the values of all the controls of ``table`` (whole numbers back to ``int``)."""
+    if len(values) != len(table):
+        raise InputError(f"Expected {len(table)} option controls, got {len(values)}.")
+    return {option["name"]: typed_value(option, value) for (name, option), value in zip(table, values) if name == owner}
 
 
 def method_option_values(method: str | None = None, **chosen: Any) -> list[Any]:
     """Every method option control's value: defaults, with ``chosen`` for ``method``'s own options."""
-    unknown = set(chosen) - {o["name"] for m, o in METHOD_OPTIONS if m == method}
-    if unknown:
-        raise ValueError(f"{method} has no option(s) {', '.join(sorted(unknown))}")
-    return [chosen.get(option["name"], option["default"]) if name == method else option["default"]
-            for name, option in METHOD_OPTIONS]
+    return table_values(METHOD_OPTIONS, method, chosen)
 
 
 def chosen_options(method: str, values: Sequence[Any]) -> dict[str, Any]:
-    """``method``'s options from all the option controls' values (whole numbers back to ``int``)."""
-    options = {}
-    for (name, option), value in zip(METHOD_OPTIONS, values, strict=True):
-        if name != method:
-            continue
-        options[option["name"]] = typed_value(option, value)
-    return options
+    """``method``'s options from all the method option controls' values."""
+    return table_choice(METHOD_OPTIONS, method, values)
+
+
+def sampler_option_values(sampler: str | None = None, **chosen: Any) -> list[Any]:
+    """Every sampler option control's value: defaults, with ``chosen`` for ``sampler``'s own options."""
+    return table_values(SAMPLER_OPTIONS, sampler, chosen)
+
+
+def chosen_sampler_options(sampler: str, values: Sequence[Any]) -> dict[str, Any]:
+    """``sampler``'s options from all the sampler option controls' values."""
+    return table_choice(SAMPLER_OPTIONS, sampler, values)
 
 
 def typed_value(option: dict[str, Any], value: Any) -> Any:

@@ -46,15 +46,16 @@ class Frame:
 
 def sampler_frames(bundle: PriorBundle, observation: Observation | None, method: str, sampler: str, steps: int,
                    samples: int, seed: int, options: Any = None,
-                   tuned: Mapping[str, Any] | None = None) -> Iterator[Frame]:
+                   tuned: Mapping[str, Any] | None = None, sampler_options: Any = None) -> Iterator[Frame]:
     """Every sampler step as a :class:`Frame` (no throttling); ``observation`` None draws from the prior;
-    ``options`` are the method's, ``tuned`` the prior's tuned options (:mod:`diffem.tuning`)."""
+    ``options`` are the method's, ``tuned`` the prior's tuned options (:mod:`diffem.tuning`),
+    ``sampler_options`` the sampler's."""
     y = None if observation is None else observation.y
     operator = None if observation is None else observation.operator
     seconds = 0.0
     started = time.perf_counter()
     for step in computed_steps(iterate_restoration(bundle, y, operator, method, samples, steps, sampler, seed,
-                                                   options, tuned)):
+                                                   options, tuned, sampler_options)):
         seconds += time.perf_counter() - started
         yield Frame(step.index, steps, step.denoised.detach(), seconds, step.final)
         started = time.perf_counter()  # the consumer's time (encoding, sending) is not the sampler's

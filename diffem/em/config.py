@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..discovery import registered_names
 from ..guidance.krylov import SOLVERS
-from ..samplers import MAX_STEPS, SAMPLERS
+from ..samplers import MAX_STEPS, SAMPLERS, sampler_options
 from .mstep import TrainSettings
 
 #: the registered EM methods (``diffem/em/methods/``), read from their source: the methods import this module
@@ -40,6 +40,8 @@ class EMConfig:
     compile: bool = TrainSettings.compile
     sampler: str = "ddpm"
     sampler_steps: int = 64
+    #: the E-step sampler's own options (``--pc-corrections``...), every field filled in
+    sampler_options: dict[str, Any] = field(default_factory=dict)
     solver: str = "gmres"
     solver_iterations: int = 1
     estep_batch: int = 1024
@@ -75,6 +77,8 @@ class EMConfig:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(sorted(SAMPLERS))}")
         if not 1 <= self.sampler_steps <= MAX_STEPS:
             raise ValueError(f"--sampler-steps must be between 1 and {MAX_STEPS}, got {self.sampler_steps}")
+        # filled in, so that a run.json written before a sampler had options resumes with its defaults
+        self.sampler_options = asdict(sampler_options(self.sampler, self.sampler_options))
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
         for name in ("steps_per_lap", "batch_size", "estep_batch", "solver_iterations", "gaussian_iterations"):

@@ -9,6 +9,12 @@ that acts on the state rather than on the estimate (DPS's guidance step on ``x_t
 sampler calls for each step in place of ``update(d(x_t))`` (:meth:`Sampler.transition`); the
 final denoising at ``sigma_min`` is always a plain call, so no guidance jump lands on the sample.
 
+A sampler's own settings (``pc``'s corrector steps and step size) are its ``Options``, a frozen
+dataclass of :func:`diffem.options.option` fields, as a posterior method's are: the CLI's
+``--{sampler}-{option}`` flags and the app's controls are generated from it
+(:func:`describe_samplers`), and :func:`sampler_options` checks what a caller gives. A sampler
+without settings keeps the empty :class:`NoOptions`.
+
 Sampling is an iterator: :meth:`Sampler.iterate` yields a :class:`SamplerStep` after every step
 (its index, ``x_t`` and the current denoised estimate, the "x0 prediction" that a live preview
 should show), so an app can stream; :meth:`Sampler.sample` runs it to the end.
@@ -17,14 +23,16 @@ should show), so an app can stream; :meth:`Sampler.sample` runs it to the end.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from ..denoisers.base import Denoiser
+from ..options import check_options, describe_options
 from ..rng import randn
 from ..schedule import VESchedule
 
@@ -40,6 +48,11 @@ def register_sampler(cls: type["Sampler"]) -> type["Sampler"]:
         raise ValueError(f"sampler name {cls.name!r} is registered twice")
     SAMPLERS[cls.name] = cls
     return cls
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a sampler that has none."""
 
 
 @dataclass
@@ -65,12 +78,14 @@ class Sampler(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, schedule: VESchedule, steps: int = 64) -> None:
+    def __init__(self, schedule: VESchedule, steps: int = 64, options: Any = None) -> None:
         if isinstance(steps, bool) or int(steps) != steps or not 1 <= int(steps) <= MAX_STEPS:
             raise ValueError(f"steps must be an integer between 1 and {MAX_STEPS}, got {steps}")
         self.schedule = schedule
         self.steps = int(steps)
+        self.options = sampler_options(self.name, options)
 
     @abstractmethod
     def update(self, denoiser: Denoiser, x_t: Tensor, denoised: Tensor, sigma_t: Tensor, sigma_s: Tensor,
@@ -116,8 +131,38 @@ class Sampler(ABC):
         return step.denoised
 
 
-def make_sampler(name: str, schedule: VESchedule, steps: int = 64, **options: float) -> Sampler:
-    """A sampler by registry name (``ddpm``, ``ddim``, ``pc``)."""
+def sampler_class(name: str) -> type[Sampler]:
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; known samplers: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[name](schedule, steps, **options)
+    return SAMPLERS[name]
+
+
+def sampler_options(name: str, values: Any = None) -> Any:
+    """Sampler ``name``'s ``Options`` from an instance, a mapping of some of its fields or ``None`` (the defaults)."""
+    cls = sampler_class(name)
+    if isinstance(values, cls.Options):
+        options = values
+    elif values is None or isinstance(values, Mapping):
+        given = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls.Options)}
+        if set(given) - known:
+            raise ValueError(f"sampler {name} has no option(s) {', '.join(sorted(set(given) - known))}; "
+                             f"its options: {', '.join(sorted(known)) or 'none'}")
+        options = cls.Options(**{key: value for key, value in given.items() if value is not None})
+    else:
+        raise TypeError(f"options for sampler {name} must be {cls.Options.__qualname__}, a mapping or None, "
+                        f"got {type(values).__name__}")
+    check_options(options)
+    return options
+
+
+def make_sampler(name: str, schedule: VESchedule, steps: int = 64, options: Any = None) -> Sampler:
+    """A sampler by registry name (``ddpm``, ``ddim``, ``pc``...) with its options (instance, mapping or None)."""
+    return sampler_class(name)(schedule, steps, options)
+
+
+def describe_samplers() -> dict[str, dict[str, Any]]:
+    """``{name: {summary, options}}`` for every registered sampler, its options described for CLI flags and
+    app controls (:func:`diffem.options.describe_options`)."""
+    return {name: {"summary": cls.summary, "options": describe_options(cls.Options)}
+            for name, cls in sorted(SAMPLERS.items())}

@@ -11,11 +11,14 @@ Each corrector step costs one more denoiser call.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..denoisers.base import Denoiser
+from ..options import option
 from ..rng import randn
 from ..schedule import VESchedule
 from .base import Sampler, register_sampler
@@ -27,12 +30,16 @@ class PCSampler(Sampler):
     name = "pc"
     summary = "predictor-corrector (DDPM + Langevin corrections)"
 
-    def __init__(self, schedule: VESchedule, steps: int = 64, corrections: int = 1, delta: float = 0.1) -> None:
-        super().__init__(schedule, steps)
-        if int(corrections) < 0 or not 0 < float(delta) < 1:
-            raise ValueError(f"pc sampler needs corrections >= 0 and 0 < delta < 1, got {corrections}, {delta}")
-        self.corrections = int(corrections)
-        self.delta = float(delta)
+    @dataclass(frozen=True)
+    class Options:
+        corrections: int = option(1, "Langevin corrector steps after each predictor step (one network call each)",
+                                  low=0, high=8)
+        delta: float = option(0.1, "corrector step size, as a fraction of sigma^2", low=0.001, high=0.5)
+
+    def __init__(self, schedule: VESchedule, steps: int = 64, options: Any = None) -> None:
+        super().__init__(schedule, steps, options)
+        self.corrections = self.options.corrections
+        self.delta = self.options.delta
         self._predictor = DDPMSampler(schedule, steps)
 
     def update(self, denoiser: Denoiser, x_t: Tensor, denoised: Tensor, sigma_t: Tensor, sigma_s: Tensor,

@@ -68,7 +68,7 @@ class EMMethod:
         self.progress = progress and self.processes.is_main
         self.event_shape = observations.event_shape
         self.schedule = schedule_for(self.event_shape, config.sigma_max)
-        self.sampler = make_sampler(config.sampler, self.schedule, config.sampler_steps)
+        self.sampler = make_sampler(config.sampler, self.schedule, config.sampler_steps, config.sampler_options)
         self.clamp = (observations.scaling.low, observations.scaling.high)
         self.settings = config.train_settings()
         self.features = load_feature_net(config.feature_net, device) if config.feature_net else None
