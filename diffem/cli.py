@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .discovery import listed_names, registered_names, registered_summaries
+from .discovery import listed_names, registered_names, registered_options, registered_summaries
 
 if TYPE_CHECKING:
     import torch
@@ -104,12 +104,6 @@ def training_method_names() -> Sequence[str]:
     from .em.methods import EM_METHODS
 
     return sorted(EM_METHODS)
-
-
-def prior_init_names() -> Sequence[str]:
-    from .em.config import PRIOR_INITS
-
-    return PRIOR_INITS
 
 
 def precision_names() -> Sequence[str]:
@@ -309,6 +303,25 @@ def add_samplers(commands: Any) -> None:
                    "Every registered sampler: what it is, and its options with their flags and defaults.")
 
 
+def add_training_method_options(train: argparse.ArgumentParser) -> None:
+    """``--OPTION`` for every option of every EM method, generated from its ``Options`` as read from the source
+    (:func:`~diffem.discovery.registered_options`: no import), in one group a method."""
+    from .options import add_described_arguments
+
+    for method, described in registered_options("em/methods", "register_method").items():
+        if described:
+            group = train.add_argument_group(f"{method} options (with --method {method})")
+            add_described_arguments(group, "", described, required_flags=False, help_prefix="")
+
+
+def training_method_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line of every EM method (:class:`~diffem.em.config.EMConfig` refuses
+    those that are not the chosen method's, naming their flag)."""
+    return {option["name"]: getattr(args, option["name"])
+            for described in registered_options("em/methods", "register_method").values() for option in described
+            if getattr(args, option["name"]) is not None}
+
+
 def add_subcommand(commands: Any, name: str, help: str, description: str) -> Parser:
     parser: Parser = commands.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
     return parser
@@ -364,10 +377,6 @@ def add_train(commands: Any) -> None:
     source.add_argument("--data", help="make the observation set first from this clean source")
     train.add_argument("--corruption", help="with --data: the corruption, e.g. mask:0.75")
     train.add_argument("--observations-limit", type=positive_int, help="train on the first N observations only")
-    train.add_argument("--conditional", help="diffem-prior: the trained DiffEM conditional model (a folder)")
-    add_registry_choice(train, "--prior-init", prior_init_names, listed_names("em/config", "PRIOR_INITS"),
-                        "diffem-prior's lap 1 (conditional: the conditional model without its condition channels)",
-                        default="scratch")
     train.add_argument("--sigma-y", type=positive_float, default=0.01, help="with --data: observation noise")
     add_output(train, "folder", "the run folder (run.json and laps/)")
     train.add_argument("--laps", type=positive_int, default=8, help="EM laps")
@@ -396,9 +405,6 @@ def add_train(commands: Any) -> None:
     train.add_argument("--hidden-features", type=positive_int, default=256, help="MLP width (vectors)")
     train.add_argument("--hidden-layers", type=positive_int, default=3, help="MLP depth (vectors)")
     train.add_argument("--sigma-max", type=positive_float, help="largest noise level (default: from the data)")
-    train.add_argument("--train-corruption", help="DiffEM: family of the fresh corruptions (default: the observations')")
-    train.add_argument("--final-prior-steps", type=non_negative_int, default=0,
-                       help="DiffEM: train an unconditional prior on the last reconstructions")
     train.add_argument("--eval-count", type=non_negative_int, default=64, help="test observations restored per lap")
     train.add_argument("--eval-samples", type=non_negative_int, default=256, help="prior samples per lap (FD)")
     train.add_argument("--seed", type=int, default=0, help="random seed")
@@ -408,6 +414,7 @@ def add_train(commands: Any) -> None:
                                             "folder starts as its lap K (its info.lap) and continues with lap K+1")
     train.add_argument("--time-limit", type=positive_float, help="seconds; no lap is started that would overrun")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_training_method_options(train)
     train.add_argument("--keep-weights", type=positive_int,
                        help="keep the model weights of only the last N laps (metrics and pictures stay)")
     train.add_argument("--feature-net", help="a feature network folder for per-lap Fréchet distances")
@@ -541,8 +548,7 @@ def command_train(args: argparse.Namespace) -> None:
         solver=args.solver, solver_iterations=args.iterations, estep_batch=args.estep_batch,
         gaussian_iterations=args.gaussian_iterations, gaussian_rank=args.gaussian_rank, preset=args.preset,
         hidden_features=args.hidden_features, hidden_layers=args.hidden_layers, sigma_max=args.sigma_max,
-        train_corruption=args.train_corruption, final_prior_steps=args.final_prior_steps,
-        conditional=args.conditional, prior_init=args.prior_init, observations_limit=args.observations_limit,
+        method_options=training_method_options(args), observations_limit=args.observations_limit,
         eval_count=args.eval_count, eval_samples=args.eval_samples, seed=args.seed,
         feature_net=args.feature_net)
     if args.data is not None and not (Path(observations) / "observations.json").is_file():

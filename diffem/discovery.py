@@ -3,8 +3,9 @@ r"""Registry names read from the source, without importing it (``--help`` must n
 A registered class is one class in one file, decorated (``@register_sampler``) and naming itself
 (``name = "ddpm"``, with an optional one-line ``summary = "..."``); a fixed list is a module-level
 tuple of strings (``PRECISIONS = ("fp32", "bf16")``). Both are found by parsing the files with :mod:`ast`, so a new class shows up in the
-CLI's help without an edit anywhere else. ``tests/test_cli.py`` checks that what is read here
-is exactly what the imported registries hold.
+CLI's help without an edit anywhere else; so are the options of a class's ``Options`` dataclass
+(:func:`registered_options`: the EM methods' flags of ``train``). ``tests/test_cli.py`` checks that
+what is read here is exactly what the imported registries hold.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -28,6 +30,48 @@ def registered_summaries(subpackage: str, decorator: str) -> dict[str, str]:
                 if name is not None:
                     found[name] = _class_constant(node, "summary") or ""
     return dict(sorted(found.items()))
+
+
+#: the parameters of :func:`diffem.options.option`, in order
+OPTION_PARAMETERS = ("default", "help", "low", "high", "choices", "unset")
+
+
+@lru_cache(maxsize=None)
+def registered_options(subpackage: str, decorator: str) -> dict[str, tuple[dict[str, Any], ...]]:
+    """``name -> options`` of every class decorated with ``@decorator`` in ``diffem/<subpackage>/*.py``, each
+    option described as :func:`diffem.options.describe_options` describes it, read from the class's own
+    ``Options`` dataclass (none if it declares none); its ``option(...)`` arguments must be literals."""
+    found = {}
+    for path in sorted((PACKAGE / subpackage).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(_called(d) == decorator for d in node.decorator_list):
+                name = _class_constant(node, "name")
+                if name is not None:
+                    found[name] = tuple(_described_option(statement, path) for statement in _options_fields(node))
+    return dict(sorted(found.items()))
+
+
+def _options_fields(node: ast.ClassDef) -> list[ast.AnnAssign]:
+    for statement in node.body:
+        if isinstance(statement, ast.ClassDef) and statement.name == "Options":
+            return [field for field in statement.body if isinstance(field, ast.AnnAssign)]
+    return []
+
+
+def _described_option(field: ast.AnnAssign, path: Path) -> dict[str, Any]:
+    where = f"{path.name}: option {ast.unparse(field.target)}"
+    if not (isinstance(field.value, ast.Call) and _called(field.value.func) == "option"):
+        raise LookupError(f"{where} is not made with option(...)")
+    try:
+        given = dict(zip(OPTION_PARAMETERS, (ast.literal_eval(a) for a in field.value.args)))
+        given.update({k.arg: ast.literal_eval(k.value) for k in field.value.keywords if k.arg is not None})
+    except ValueError:
+        raise LookupError(f"{where}: the arguments of option(...) must be literals, to be read without an import") from None
+    kinds = [part.strip() for part in ast.unparse(field.annotation).strip("'\"").split("|")]
+    choices = given.get("choices")
+    return {"name": ast.unparse(field.target), "type": next(k for k in kinds if k != "None"), "optional": "None" in kinds,
+            "default": given["default"], "min": given.get("low"), "max": given.get("high"),
+            "choices": list(choices) if choices else None, "help": given.get("help", ""), "unset": given.get("unset")}
 
 
 def registered_names(subpackage: str, decorator: str) -> tuple[str, ...]:

@@ -70,11 +70,24 @@ def describe_options(options_class: type) -> list[dict[str, Any]]:
     return described
 
 
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """The options of an extension that has none."""
+
+
 def check_options(options: Any) -> None:
     """Raise ``ValueError`` naming the first field outside its bounds or choices."""
-    for entry in describe_options(type(options)):
-        value = getattr(options, entry["name"])
-        where = f"{type(options).__qualname__}.{entry['name']}"
+    owner = type(options).__qualname__
+    check_values(dataclasses.asdict(options), describe_options(type(options)), lambda name: f"{owner}.{name}")
+
+
+def check_values(values: Mapping[str, Any], described: Sequence[Mapping[str, Any]],
+                 where_of: Any = str) -> None:
+    """Raise ``ValueError`` naming (``where_of(field)``) the first value outside its option's bounds or choices;
+    ``described`` as :func:`describe_options` gives it, ``values`` holding every field."""
+    for entry in described:
+        value = values.get(entry["name"])
+        where = where_of(entry["name"])
         if value is None:
             if not entry["optional"]:
                 raise ValueError(f"{where} must be given")
@@ -131,15 +144,32 @@ def add_option_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGro
     """One flag per field of ``options_class``; unset flags parse as ``None`` (the method's default).
 
     A field that must be given (annotated ``T``, default ``None``) gets a required flag."""
-    for entry, field in zip(describe_options(options_class), dataclasses.fields(options_class)):
-        base, _ = field_type(options_class, field)
-        required = entry["default"] is None and not entry["optional"]
+    add_described_arguments(parser, method, describe_options(options_class))
+
+
+#: an option's type by the name :func:`describe_options` gives it
+TYPES_BY_NAME = {kind.__name__: kind for kind in OPTION_TYPES}
+
+
+def add_described_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, method: str,
+                            described: Sequence[Mapping[str, Any]], required_flags: bool = True,
+                            help_prefix: str | None = None) -> None:
+    """One flag per described option (:func:`describe_options`, or the same read from the source by
+    :func:`diffem.discovery.registered_options`); unset flags parse as ``None``.
+
+    An option that must be given gets a required flag unless ``required_flags`` is false (when the
+    flags of several registry entries share one parser, and only the chosen one's are needed);
+    ``help_prefix`` starts each help text (the method's name by default)."""
+    for entry in described:
+        base = TYPES_BY_NAME[entry["type"]]
+        must = entry["default"] is None and not entry["optional"]
         default = (entry["unset"] or "unset") if entry["default"] is None else entry["default"]
-        text = (f"{method}: {entry['help']}" if method else entry["help"]).replace("%", "%%")  # argparse formats help
+        prefix = method if help_prefix is None else help_prefix
+        text = (f"{prefix}: {entry['help']}" if prefix else entry["help"]).replace("%", "%%")  # argparse formats help
         parser.add_argument(flag_name(method, entry["name"]), dest=_dest(method, entry["name"]), default=None,
-                            type=_bounded(base, entry), choices=entry["choices"], required=required,
-                            metavar=None if entry["choices"] or base is not str else field.name.upper(),
-                            help=text if required else f"{text} (default: {default})")
+                            type=_bounded(base, entry), choices=entry["choices"], required=must and required_flags,
+                            metavar=None if entry["choices"] or base is not str else entry["name"].upper(),
+                            help=text if must else f"{text} (default: {default})")
 
 
 def options_from_namespace(args: argparse.Namespace, method: str, options_class: type) -> Any:

@@ -224,6 +224,35 @@ def test_help_lists_exactly_the_registered_names_and_shows_defaults() -> None:
     assert "(default: 64)" in subcommands()["sample"].format_help()
 
 
+def test_options_read_from_the_source_are_the_imported_classes_options() -> None:
+    """``train --help`` builds the EM methods' flags from their ``Options`` read without an import."""
+    from diffem.discovery import registered_options
+    from diffem.em.methods import EM_METHODS
+    from diffem.options import describe_options
+    from diffem.samplers import SAMPLERS
+
+    for subpackage, decorator, registry in (("em/methods", "register_method", EM_METHODS),
+                                            ("samplers", "register_sampler", SAMPLERS)):
+        read = registered_options(subpackage, decorator)
+        assert sorted(read) == sorted(registry)
+        for name, cls in registry.items():
+            assert list(read[name]) == describe_options(cls.Options), f"{name}: the source and the class differ"
+    train = subcommands()["train"].format_help()
+    assert all(f"--{option['name'].replace('_', '-')}" in train
+               for options in registered_options("em/methods", "register_method").values() for option in options)
+
+
+def test_an_em_method_option_goes_with_its_method_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["train", "--observations", str(tmp_path / "obs"), "--out", str(tmp_path / "run")]
+    for argv, message in (([*base, "--method", "em-mmps", "--train-corruption", "mask-family"],
+                           "--train-corruption is an option of --method diffem, not of --method em-mmps"),
+                          ([*base, "--method", "diffem", "--final-prior-steps", "-3"], "--final-prior-steps"),
+                          ([*base, "--method", "diffem-prior"], "--conditional (--method diffem-prior) must be given")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
 def test_unwritable_out_exits_1_before_any_work(tmp_path: Path) -> None:
     # the prior does not exist: the output is checked first, so exit 1 (file system), not 2 (no prior)
     result = run_cli("sample", "--prior", "no/such/prior/folder", "--out", "/proc/diffem-no/grid.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -37,8 +38,10 @@ def tiny_config(method: str, observations: Path, out: Path, **changes: object) -
         method=method, observations=str(observations), out=str(out), laps=2, steps_per_lap=30, batch_size=64,
         lr=1e-3, sampler_steps=8, estep_batch=512, gaussian_iterations=3, hidden_features=32, hidden_layers=2,
         eval_count=32, eval_samples=64)
-    settings.update(changes)
-    return EMConfig(**settings)  # type: ignore[arg-type]
+    fields = {f.name for f in dataclasses.fields(EMConfig)}
+    settings.update({k: v for k, v in changes.items() if k in fields})
+    options = {k: v for k, v in changes.items() if k not in fields}  # the method's own (EMConfig.method_options)
+    return EMConfig(**settings, method_options=options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module", params=["em-mmps", "diffem"])
@@ -223,9 +226,10 @@ def test_diffem_prior_refuses_a_model_that_is_not_conditional(finished_run: tupl
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"method": "diffem-prior"}, "--conditional"),
-    ({"conditional": "somewhere"}, "--conditional"),
-    ({"prior_init": "lucky"}, "--prior-init"),
+    ({"method": "diffem-prior"}, "--conditional .* must be given"),
+    ({"conditional": "somewhere"}, "--conditional is an option of --method diffem-prior, not of --method em-mmps"),
+    ({"method": "diffem-prior", "conditional": "c", "prior_init": "lucky"}, "--prior-init"),
+    ({"method": "diffem", "final_prior_steps": -1}, "--final-prior-steps .* at least 0"),
     ({"observations_limit": 0}, "--observations-limit"),
 ])
 def test_bad_diffem_prior_settings(changes: dict[str, object], message: str, observations: Path, tmp_path: Path) -> None:

@@ -32,8 +32,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     observations = str(root / "obs-mask")
     run_em(EMConfig("diffem", observations, str(root / "diffem-mask"), **TINY), device="cpu", progress=False)
     conditional = str(root / "diffem-mask" / "laps" / "lap-0001" / "conditional")
-    run_em(EMConfig("diffem-prior", observations, str(root / "diffem-mask-prior"), conditional=conditional,
-                    prior_init="conditional", observations_limit=128, **TINY), device="cpu", progress=False)
+    run_em(EMConfig("diffem-prior", observations, str(root / "diffem-mask-prior"), observations_limit=128,
+                    method_options={"conditional": conditional, "prior_init": "conditional"}, **TINY),
+           device="cpu", progress=False)
     return root
 
 

@@ -1,19 +1,23 @@
-"""Settings of an EM run (what ``python -m diffem train`` takes), saved as ``run.json``."""
+"""Settings of an EM run (what ``python -m diffem train`` takes), saved as ``run.json``.
+
+The chosen EM method's own options (its ``Options`` dataclass, :mod:`diffem.em.methods.base`) sit in
+``method_options``, every field filled in; ``run.json`` keeps them beside the other settings, as flat
+keys (``"train_corruption": ...``), so a file written before a method had an ``Options`` reads the same.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..discovery import registered_names
+from ..discovery import registered_names, registered_options
 from ..guidance.krylov import SOLVERS
+from ..options import check_values, flag_name
 from ..samplers import MAX_STEPS, SAMPLERS, sampler_options
 from .mstep import TrainSettings
 
 #: the registered EM methods (``diffem/em/methods/``), read from their source: the methods import this module
 METHODS = registered_names("em/methods", "register_method")
-#: how diffem-prior's lap 1 starts: a fresh network, or the conditional model without its condition
-PRIOR_INITS = ("scratch", "conditional")
 
 #: settings that may change when a run is resumed (the others must match)
 #: (each lap's metrics.json records the M-step length it used; the observation set may move to another
@@ -51,24 +55,19 @@ class EMConfig:
     hidden_features: int = 256
     hidden_layers: int = 3
     sigma_max: float | None = None
-    train_corruption: str | None = None
-    final_prior_steps: int = 0
-    conditional: str | None = None
-    prior_init: str = "scratch"
     observations_limit: int | None = None
     eval_count: int = 64
     eval_samples: int = 256
     sinkhorn_reg: float = 0.05
     feature_net: str | None = None
     seed: int = 0
+    #: the method's own options (``train_corruption`` for ``diffem``...), every field filled in
+    method_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if (self.method == "diffem-prior") != (self.conditional is not None):
-            raise ValueError("--conditional (a DiffEM conditional model) goes with --method diffem-prior, and only with it")
-        if self.prior_init not in PRIOR_INITS:
-            raise ValueError(f"unknown --prior-init {self.prior_init!r}; choose one of {', '.join(PRIOR_INITS)}")
+        self.method_options = filled_method_options(self.method, self.method_options)
         if self.observations_limit is not None and self.observations_limit < 1:
             raise ValueError(f"--observations-limit must be at least 1, got {self.observations_limit}")
         if self.laps < 1:
@@ -84,12 +83,14 @@ class EMConfig:
         for name in ("steps_per_lap", "batch_size", "estep_batch", "solver_iterations", "gaussian_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("eval_count", "eval_samples", "final_prior_steps"):
+        for name in ("eval_count", "eval_samples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as ``run.json`` keeps them: the method's options as keys of their own."""
+        settings = asdict(self)
+        return {**{k: v for k, v in settings.items() if k != "method_options"}, **settings["method_options"]}
 
     def train_settings(self, steps: int | None = None) -> TrainSettings:
         """The M-step settings of this run (``steps`` overrides the steps per lap)."""
@@ -98,8 +99,32 @@ class EMConfig:
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "EMConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in config.items() if k in names})
+        """The settings of a ``run.json``; keys that are neither a setting nor an option of its method are ignored."""
+        names = {f.name for f in fields(cls)} - {"method_options"}
+        own = {option["name"] for option in registered_options("em/methods", "register_method").get(config["method"], ())}
+        return cls(**{k: v for k, v in config.items() if k in names},
+                   method_options={k: v for k, v in config.items() if k in own})
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The method's option ``name``, or ``default`` if the method has no such option."""
+        return self.method_options.get(name, default)
 
     def fixed_keys(self) -> tuple[str, ...]:
         return tuple(k for k in self.to_dict() if k not in RESUMABLE_CHANGES and k != "out")
+
+
+def filled_method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Every option of ``method`` (read from its source), ``given`` values over the defaults, checked;
+    an option of another method, or a required one left out, is refused naming its ``train`` flag."""
+    described = registered_options("em/methods", "register_method")[method]
+    known = {option["name"] for option in described}
+    foreign = sorted(set(given) - known)
+    if foreign:
+        owners = [m for m, options in registered_options("em/methods", "register_method").items()
+                  if any(o["name"] == foreign[0] for o in options)]
+        whose = f"an option of --method {', '.join(owners)}" if owners else "not an option of any method"
+        raise ValueError(f"{flag_name('', foreign[0])} is {whose}, not of --method {method}")
+    values = {option["name"]: option["default"] for option in described} | \
+        {k: v for k, v in given.items() if v is not None}
+    check_values(values, described, lambda name: f"{flag_name('', name)} (--method {method})")
+    return values

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from ..denoisers.base import Denoiser
-from ..options import check_options, describe_options
+from ..options import NoOptions, check_options, describe_options
 from ..rng import randn
 from ..schedule import VESchedule
 
@@ -48,11 +48,6 @@ def register_sampler(cls: type["Sampler"]) -> type["Sampler"]:
         raise ValueError(f"sampler name {cls.name!r} is registered twice")
     SAMPLERS[cls.name] = cls
     return cls
-
-
-@dataclass(frozen=True)
-class NoOptions:
-    """The options of a sampler that has none."""
 
 
 @dataclass

@@ -6,6 +6,12 @@ closed-form EM (:mod:`diffem.em.gaussian_em`); lap ``k >= 1`` is an E-step, post
 them. A subclass defines lap ``k >= 1`` (:meth:`EMMethod.lap`) and registers itself with
 ``@register_method`` under its ``name``; ``python -m diffem train --method NAME`` then offers it,
 ``diffem.discovery`` lists it in ``--help`` without importing torch, and nothing else needs an edit.
+
+A method's own settings (DiffEM's training corruption, diffem-prior's conditional model) are its
+``Options``, a frozen dataclass of :func:`diffem.options.option` fields with literal arguments:
+``train``'s flags are generated from it (``--train-corruption``, read from the source by
+:func:`diffem.discovery.registered_options`), ``run.json`` keeps the values beside the run's other
+settings (:class:`~diffem.em.config.EMConfig`), and the method reads them as ``self.options``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ...data.observations import ObservationSet
 from ...denoisers import EDMDenoiser
 from ...features import load_feature_net
 from ...imaging import image_grid, painted_missing, scatter_plot
+from ...options import NoOptions, check_options
 from ...rng import make_generator
 from ...samplers import make_sampler
 from ..config import EMConfig
@@ -42,6 +49,13 @@ FINAL_SHARDS = "final"
 RECONSTRUCTIONS = "reconstructions"  # diffem-prior's E-step, drawn once
 
 
+def method_options(method: type["EMMethod"], values: dict[str, Any]) -> Any:
+    """``method``'s ``Options`` from a run's values, checked."""
+    options = method.Options(**values)
+    check_options(options)
+    return options
+
+
 def lap_seed(seed: int, lap: int, stage: int) -> int:
     """A distinct, reproducible seed for each (run, lap, stage)."""
     return (seed * 1_000_003 + lap * 101 + stage) % (2**63)
@@ -57,10 +71,12 @@ class EMMethod:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
 
     def __init__(self, config: EMConfig, observations: ObservationSet, test: ObservationSet | None,
                  device: torch.device, progress: bool = True, processes: Processes | None = None) -> None:
         self.config = config
+        self.options = method_options(type(self), config.method_options)
         self.observations = observations
         self.test = test
         self.processes = processes or Processes(device)

@@ -16,6 +16,7 @@ go (``--final-prior-steps``) or, from a trained conditional model, in resumable 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from torch import Tensor
 from ...data.observations import make_observation_set
 from ...denoisers import EDMDenoiser
 from ...operators import LinearOperator, parse_corruption
+from ...options import option
 from ..estep import posterior_samples
 from ..evaluation import PriorDraw
 from ..mstep import ConditionFn
@@ -36,9 +38,16 @@ class DiffEM(EMMethod):
     name = "diffem"
     summary = "DiffEM, a conditional model q(x | y), sampled directly in the E-step"
 
+    @dataclass(frozen=True)
+    class Options:
+        train_corruption: str | None = option(None, "family of the fresh corruptions of the M-step, e.g. mask-family",
+                                              unset="the observations' own")
+        final_prior_steps: int = option(0, "after the last lap, train an unconditional prior for N steps on the "
+                                           "last model's reconstructions", low=0, high=10_000_000)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        spec = self.config.train_corruption
+        spec = self.options.train_corruption
         self.train_operator: LinearOperator = (
             parse_corruption(spec, self.observations.operator.sigma_y) if spec else self.observations.operator)
         self.condition_channels = self.observations.operator.condition_channels(self.event_shape)
@@ -98,9 +107,9 @@ class DiffEM(EMMethod):
         network = new_denoiser(self.event_shape, 0, lap_seed(self.config.seed, lap + 1, 5), self.config.preset,
                                self.config.hidden_features, self.config.hidden_layers)
         start = time.perf_counter()
-        ema, losses = self.train(network, samples, lap + 1, steps=self.config.final_prior_steps)
+        ema, losses = self.train(network, samples, lap + 1, steps=self.options.final_prior_steps)
         mstep_seconds = time.perf_counter() - start
-        metrics = self.trained(lap, estep_seconds, mstep_seconds, self.config.final_prior_steps, losses,
+        metrics = self.trained(lap, estep_seconds, mstep_seconds, self.options.final_prior_steps, losses,
                                "unconditional (from the last DiffEM reconstructions)")
         if folder is None:
             return metrics

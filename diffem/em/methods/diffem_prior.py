@@ -6,6 +6,7 @@ for every observation, then denoising score matching on ``{x_i}`` in resumable l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from torch import Tensor
 
 from ...bundle import PriorBundle
 from ...denoisers import EDMDenoiser
+from ...options import option
 from ..laps import lap_name
 from ..networks import without_condition
 from .base import RECONSTRUCTIONS, register_method
@@ -35,13 +37,19 @@ class DiffEMPrior(EMMPS):
     name = "diffem-prior"
     summary = "DiffEM's unconditional prior, trained on the reconstructions of a trained conditional model (--conditional)"
 
+    @dataclass(frozen=True)
+    class Options:
+        conditional: str = option(None, "the trained DiffEM conditional model (a folder)")
+        prior_init: str = option("scratch", "lap 1 starts from a fresh network, or from the conditional model "
+                                            "without its condition channels", choices=("scratch", "conditional"))
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        bundle = PriorBundle.from_pretrained(str(self.config.conditional), device=self.device)
+        bundle = PriorBundle.from_pretrained(str(self.options.conditional), device=self.device)
         if not isinstance(bundle.denoiser, EDMDenoiser) or not bundle.denoiser.conditional:
-            raise ValueError(f"{self.config.conditional} is not a conditional model")
+            raise ValueError(f"{self.options.conditional} is not a conditional model")
         if tuple(bundle.event_shape) != tuple(self.event_shape):
-            raise ValueError(f"{self.config.conditional} models {tuple(bundle.event_shape)}, "
+            raise ValueError(f"{self.options.conditional} models {tuple(bundle.event_shape)}, "
                              f"the observations are {tuple(self.event_shape)}")
         self.conditional_model = bundle.denoiser
 
@@ -50,10 +58,10 @@ class DiffEMPrior(EMMPS):
         return self.estep(self.conditional(self.conditional_model), 1, first, RECONSTRUCTIONS)
 
     def first_network(self, lap: int) -> EDMDenoiser:
-        if self.config.prior_init == "conditional":
+        if self.options.prior_init == "conditional":
             return without_condition(self.conditional_model)
         return super().first_network(lap)
 
     def info(self, lap: int, **extra: Any) -> dict[str, Any]:
-        return super().info(lap, conditional=self.config.conditional, prior_init=self.config.prior_init,
+        return super().info(lap, conditional=self.options.conditional, prior_init=self.options.prior_init,
                             trained_on="reconstructions of the conditional model", **extra)
