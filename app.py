@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from diffem.app.controls import IMPORT_OPTIONS, LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, SAMPLER_OPTIONS, \
-    ObservationValues, chosen_import_settings, chosen_level, chosen_options, chosen_sampler_options, method_option_values, \
-    observation_controls, sampler_option_values
+    TRAINING_OPTIONS, ObservationValues, chosen_import_settings, chosen_level, chosen_options, chosen_sampler_options, \
+    chosen_training_options, method_option_values, observation_controls, sampler_option_values
 from diffem.app.compute import computed
 from diffem.app.catalog import best_learned_prior, describe, operator_title, shape_words, starting_point
 from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, painted_pixels, \
@@ -432,12 +432,20 @@ def training_settings(values: dict[str, Any]) -> dict[str, Any]:
     return {"name": str(values["name"]), "method": str(values["method"]), "preset": str(values["preset"]), **numbers}
 
 
+def training_form(form: Sequence[Any], fields: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The form's ``fields`` by name, and the chosen method's options from the option controls that follow them."""
+    values = dict(zip(fields, form[:len(fields)], strict=True))
+    return values, chosen_training_options(str(values["method"]), form[len(fields):])
+
+
 @page_errors
 def start_training(password: str, *form: Any) -> tuple[str, Any]:
-    """Start (or resume) the job the form describes; Data "imported" trains on the set imported for the run name."""
+    """Start (or resume) the job the form describes; Data "imported" trains on the set imported for the run name.
+
+    ``form``: the :data:`FORM_FIELDS`, then every training option control (:data:`TRAINING_OPTIONS`)."""
     check_password(password)
-    values = dict(zip(FORM_FIELDS, form, strict=True))
-    settings = training_settings(values)
+    values, options = training_form(form, FORM_FIELDS)
+    settings = training_settings(values) | {"method_options": options}
     if values["data"] == IMPORTED_DATA:
         source = {"data": None, "corruption": None, "observations": str(JOBS.imported_folder(settings["name"]))}
     else:
@@ -461,11 +469,13 @@ def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[s
     (:meth:`~diffem.jobs.JobManager.import_and_start`): the import's summary (it stays), the job message and the
     poll timer.
 
-    ``values``: the import settings (:data:`IMPORT_OPTIONS`), then the form's :data:`TRAINING_FIELDS`.
+    ``values``: the import settings (:data:`IMPORT_OPTIONS`), then the form's :data:`TRAINING_FIELDS`, then every
+    training option control (:data:`TRAINING_OPTIONS`).
     """
     check_password(password)
     import_values, form = values[:len(IMPORT_OPTIONS)], values[len(IMPORT_OPTIONS):]
-    settings = training_settings(dict(zip(TRAINING_FIELDS, form, strict=True)))
+    fields, options = training_form(form, TRAINING_FIELDS)
+    settings = training_settings(fields) | {"method_options": options}
     chosen = chosen_import_settings(import_values)
     if not upload:
         raise InputError("Upload a .zip (images/ and masks/ folders) or a .npz (arrays y and mask) first")
@@ -523,18 +533,29 @@ def form_value(request: dict[str, Any], key: str) -> Any:
     return gr.skip() if request.get(key) is None else request[key]
 
 
+def recorded_options(request: dict[str, Any]) -> list[Any]:
+    """A recorded request's method options for their controls (the other methods' controls stay as they are)."""
+    given = request.get("method_options") or {}
+    return [given[o["name"]] if name == request.get("method") and given.get(o["name"]) is not None else gr.skip()
+            for name, o in TRAINING_OPTIONS]
+
+
+#: how many controls the Train tab's form has: its fields, then the training options
+FORM_CONTROLS = (*FORM_FIELDS, *[f"{name}.{o['name']}" for name, o in TRAINING_OPTIONS])
+
+
 def training_status(password: str) -> tuple[Any, ...]:
     """Header and log, lap samples, the per-lap table and plots, the job's settings, and the poll timer."""
     check_password(password)
     status = JOBS.status()
     if status["state"] == "none":
-        return ("no training job yet", [], [], *([None] * len(PLOTS)), *([gr.skip()] * len(FORM_FIELDS)),
+        return ("no training job yet", [], [], *([None] * len(PLOTS)), *([gr.skip()] * len(FORM_CONTROLS)),
                 gr.Timer(active=False))
     header = f"**{status['name']}**: {status['state']}, complete laps: {status['laps'][-1] if status['laps'] else '-'}"
     log = "\n".join(status["log"])
     gallery = [str(Path(status["run"]) / "laps" / f"lap-{lap:04d}" / "samples.png") for lap in status["laps"]]
     plots = [lap_plot_frame(status["history"], keys) for keys in PLOTS.values()]
-    form = [form_value(status["request"], key) for key in FORM_FIELDS]
+    form = [form_value(status["request"], key) for key in FORM_FIELDS] + recorded_options(status["request"])
     return (f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], lap_table(status["history"]),
             *plots, *form,
             gr.Timer(active=status["state"] == "running"))
@@ -543,7 +564,7 @@ def training_status(password: str) -> tuple[Any, ...]:
 def poll_training(password: str) -> tuple[Any, ...]:
     """The timer's tick: :func:`training_status`, silently nothing without a password."""
     if not password:
-        return tuple(gr.skip() for _ in range(4 + len(PLOTS) + len(FORM_FIELDS)))
+        return tuple(gr.skip() for _ in range(4 + len(PLOTS) + len(FORM_CONTROLS)))
     return training_status(password)
 
 
@@ -676,14 +697,17 @@ def method_label(method: str) -> tuple[str, str]:
 
 
 def option_control(option: dict[str, Any]) -> gr.components.Component:
-    """The control of one option (a posterior method's, a sampler's, an import setting), from its description (type, bounds,
-    choices, help); a number that may be left unset gets a text box that may be left empty."""
+    """The control of one option (a posterior method's, a sampler's, an EM method's, an import setting), from its
+    description (type, bounds, choices, help); a number that may be left unset gets a text box that may be left empty."""
     label = option["name"].replace("_", " ")
     info = option["help"] + (f" (empty: {option['unset']})" if option.get("unset") else "")
     if option["choices"]:
         return gr.Radio(list(option["choices"]), value=option["default"], label=label, info=info)
     if option["type"] == "bool":
         return gr.Checkbox(value=option["default"], label=label, info=info)
+    if option["type"] == "str":
+        unset = f"empty: {option.get('unset') or 'unset'}" if option["default"] is None else None
+        return gr.Textbox(option["default"], label=label, info=info, max_lines=1, placeholder=unset)
     if option["default"] is None and option["type"] in ("int", "float"):
         # Gradio's Number turns an empty value into 0 (and sends it), so a number that may be unset is typed as text
         bounds = f" ({bound_words(option['min'])} to {bound_words(option['max'])})" if option["min"] is not None else ""
@@ -715,10 +739,16 @@ def sampler_controls(sampler: str) -> Any:
     return shown_group(sampler, OPTION_SAMPLERS)
 
 
+def training_method_controls(method: str) -> Any:
+    return shown_group(method, OPTION_TRAINING_METHODS)
+
+
 #: the methods that have options, each with a group of controls
 OPTION_METHODS = list(dict.fromkeys(name for name, _ in METHOD_OPTIONS))
 #: the samplers that have options, likewise
 OPTION_SAMPLERS = list(dict.fromkeys(name for name, _ in SAMPLER_OPTIONS))
+#: the Train tab's EM methods that have options, likewise
+OPTION_TRAINING_METHODS = list(dict.fromkeys(name for name, _ in TRAINING_OPTIONS))
 
 
 def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
@@ -874,6 +904,12 @@ def build_demo() -> gr.Blocks:
                                                  label=NUMBER_TITLES["eval_count"])
                     train_eval_samples = gr.Number(REQUEST_DEFAULTS.eval_samples, precision=0,
                                                    label=NUMBER_TITLES["eval_samples"])
+            training_groups, training_option_inputs = [], []
+            for name in OPTION_TRAINING_METHODS:
+                with gr.Accordion(f"{name} options", open=False, visible=name == "em-mmps") as group:
+                    with gr.Row():
+                        training_option_inputs += [option_control(o) for m, o in TRAINING_OPTIONS if m == name]
+                training_groups.append(group)
             with gr.Row():
                 start_button = gr.Button("Start / resume", variant="primary")
                 stop_train_button = gr.Button("Stop", variant="stop")
@@ -923,9 +959,12 @@ def build_demo() -> gr.Blocks:
         form = [run_name, train_method, train_data, train_corruption, train_laps, train_steps, train_observations,
                 train_batch, train_preset, train_sampler_steps, train_gaussian, train_eval_count, train_eval_samples]
         training_form = [control for control, field in zip(form, FORM_FIELDS, strict=True) if field in TRAINING_FIELDS]
-        status_outputs = [train_message, lap_gallery, lap_table, *lap_plots, *form, timer]
-        start_button.click(start_training, [password, *form], [train_message, timer], api_name="train_start")
-        import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_form],
+        status_outputs = [train_message, lap_gallery, lap_table, *lap_plots, *form, *training_option_inputs, timer]
+        train_method.change(training_method_controls, train_method, training_groups, api_name=False)
+        start_button.click(start_training, [password, *form, *training_option_inputs], [train_message, timer],
+                           api_name="train_start")
+        import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_form,
+                                               *training_option_inputs],
                             [import_summary, train_message, timer], api_name="train_import")
         stop_train_button.click(stop_training, password, train_message, api_name="train_stop")
         status_button.click(training_status, password, status_outputs, api_name="train_status")

@@ -27,16 +27,20 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_json
 from .backbones.unet import UNET_PRESETS
+from .em.config import filled_method_options
 from .em.laps import RunFolder
+from .em.methods import EM_METHODS
+from .em.methods.base import method_options
 from .imports import ImportSettings, import_observations
 from .imports.upload import opened_upload
 from .operators import parse_corruption
+from .options import flag_name
 
 JOB_FILE = "job.json"
 LOG_FILE = "train.log"
@@ -78,6 +82,8 @@ class JobRequest:
     gaussian_iterations: int = 16
     eval_count: int = 64
     eval_samples: int = 256
+    #: the method's own options given (DiffEM's ``train_corruption``...), as ``train``'s flags take them
+    method_options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, root: Path | None = None) -> None:
         """Raise ``ValueError`` naming the first bad field; ``observations`` must lie under ``root``."""
@@ -97,6 +103,7 @@ class JobRequest:
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ValueError(f"{key.replace('_', ' ')} must be between {low} and {high}, got {value}")
+        method_options(EM_METHODS[self.method], filled_method_options(self.method, self.method_options))
 
     def validate_source(self) -> None:
         if self.data not in DATA_SOURCES:
@@ -128,7 +135,11 @@ class JobRequest:
                 "--batch-size", str(self.batch_size), "--sampler-steps", str(self.sampler_steps),
                 "--observations-limit", str(self.observations_limit), "--preset", self.preset,
                 "--gaussian-iterations", str(self.gaussian_iterations), "--eval-count", str(self.eval_count),
-                "--eval-samples", str(self.eval_samples), "--resume"]
+                "--eval-samples", str(self.eval_samples), *self.option_arguments(), "--resume"]
+
+    def option_arguments(self) -> list[str]:
+        return [text for name, value in self.method_options.items() if value is not None
+                for text in (flag_name("", name), str(value))]
 
 
 def job_threads() -> int:

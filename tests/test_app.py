@@ -16,7 +16,8 @@ import app
 from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
-from diffem.app.controls import method_option_values, observation_controls, sampler_option_values
+from diffem.app.controls import method_option_values, observation_controls, sampler_option_values, \
+    training_option_values
 
 SIZE = 16
 
@@ -188,16 +189,34 @@ def test_the_sampler_options_reach_the_restoration(client: Client, picture: str)
 
 
 def train_form(name: str, data: str, corruption: str, laps: int, steps: int, observations: int, batch: int,
-               method: str = "em-mmps", **more: object) -> tuple[object, ...]:
-    """The Train tab's form (:data:`app.FORM_FIELDS`): these, and the request's defaults for the rest."""
+               method: str = "em-mmps", options: dict[str, object] | None = None, **more: object) -> tuple[object, ...]:
+    """The Train tab's form (:data:`app.FORM_FIELDS`): these, and the request's defaults for the rest; then the
+    training option controls (``options`` for ``method``'s own, defaults elsewhere)."""
     given = {"name": name, "method": method, "data": data, "corruption": corruption, "laps": laps,
              "steps_per_lap": steps, "observations_limit": observations, "batch_size": batch, **more}
-    return tuple(given[f] if f in given else getattr(app.REQUEST_DEFAULTS, f) for f in app.FORM_FIELDS)
+    return (*[given[f] if f in given else getattr(app.REQUEST_DEFAULTS, f) for f in app.FORM_FIELDS],
+            *training_option_values(method, **(options or {})))
 
 
 def training_form(form: tuple[object, ...]) -> tuple[object, ...]:
-    """The form less its data source, as "Import and train" takes it."""
-    return tuple(value for value, field in zip(form, app.FORM_FIELDS) if field in app.TRAINING_FIELDS)
+    """The form less its data source, as "Import and train" takes it (the training options stay)."""
+    fields = len(app.FORM_FIELDS)
+    return (*[value for value, field in zip(form[:fields], app.FORM_FIELDS) if field in app.TRAINING_FIELDS],
+            *form[fields:])
+
+
+def test_a_diffem_job_takes_its_options_from_their_controls(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DiffEM's own options (its Options dataclass) are controls of the Train tab; a misspelt one is refused."""
+    monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
+    with pytest.raises(Exception, match="unknown corruption 'mask-famly'"):
+        client.predict("correct horse", *train_form("fam", "fashion-mnist", "mask:0.75", 1, 10, 64, 16, "diffem",
+                                                    {"train_corruption": "mask-famly"}), api_name="/train_start")
+    assert not app.JOBS.running()
+    request = app.JobRequest(name="fam", method="diffem", method_options=app.chosen_training_options(
+        "diffem", training_option_values("diffem", train_corruption="mask-family", final_prior_steps=20)))
+    request.validate()
+    assert request.command(Path("/tmp"))[-5:] == ["--train-corruption", "mask-family", "--final-prior-steps", "20",
+                                                  "--resume"]
 
 
 def import_values(**chosen: object) -> tuple[object, ...]:

@@ -11,7 +11,8 @@ of its own, generated from the method's ``Options`` dataclass
 every option of every sampler (``pc``'s corrector steps...) likewise from the sampler's ``Options``
 (:func:`diffem.samplers.describe_samplers`, :data:`SAMPLER_OPTIONS`).
 The Train tab's import settings are generated the same way from
-:class:`~diffem.imports.base.ImportSettings` (:data:`IMPORT_OPTIONS`).
+:class:`~diffem.imports.base.ImportSettings` (:data:`IMPORT_OPTIONS`), and its EM methods' options from
+theirs (:data:`TRAINING_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..discovery import registered_options
 from ..imports.base import ImportSettings
+from ..jobs import JOB_METHODS
 from ..operators import OPERATORS
 from ..options import describe_options
 from ..posterior import describe_posterior_methods
@@ -99,6 +102,21 @@ def table_choice(table: OptionTable, owner: str, values: Sequence[Any]) -> dict[
     return {option["name"]: typed_value(option, value) for (name, option), value in zip(table, values) if name == owner}
 
 
+#: every option of every EM method the Train tab offers (DiffEM's training corruption...), read from their source
+TRAINING_OPTIONS: OptionTable = [(method, dict(option)) for method in JOB_METHODS
+                                 for option in registered_options("em/methods", "register_method")[method]]
+
+
+def training_option_values(method: str | None = None, **chosen: Any) -> list[Any]:
+    """Every training option control's value: defaults, with ``chosen`` for ``method``'s own options."""
+    return table_values(TRAINING_OPTIONS, method, chosen)
+
+
+def chosen_training_options(method: str, values: Sequence[Any]) -> dict[str, Any]:
+    """``method``'s options from all the training option controls' values (an empty text is unset)."""
+    return table_choice(TRAINING_OPTIONS, method, values)
+
+
 def method_option_values(method: str | None = None, **chosen: Any) -> list[Any]:
     """Every method option control's value: defaults, with ``chosen`` for ``method``'s own options."""
     return table_values(METHOD_OPTIONS, method, chosen)
@@ -122,9 +140,9 @@ def chosen_sampler_options(sampler: str, values: Sequence[Any]) -> dict[str, Any
 def typed_value(option: dict[str, Any], value: Any) -> Any:
     """A control's value as its option's type: a number that may be unset comes as text, empty meaning unset;
     whole numbers of int options come back as ``int``."""
+    if isinstance(value, str) and not value.strip() and (option["type"] != "str" or option["default"] is None):
+        return None
     if isinstance(value, str) and option["type"] in ("int", "float"):
-        if not value.strip():
-            return None
         value = as_number(value, option["name"].replace("_", " ").capitalize())
     if option["type"] == "int" and isinstance(value, float) and value.is_integer():
         value = int(value)

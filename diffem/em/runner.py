@@ -23,6 +23,7 @@ from ..data.observations import TEST_FILE, TRAIN_FILE, load_observation_set
 from .config import EMConfig
 from .laps import RunError, RunFolder, lap_name, sha256, verify_folder, writing_verified
 from .methods import CONDITIONAL_DIR, EM_METHODS, FINAL_SHARDS, PRIOR_DIR, SHARDS_DIR, DiffEM, EMMethod
+from .methods.base import method_options
 from .seeding import seed_run
 from .processes import Processes
 from .shards import remove_shards
@@ -82,6 +83,7 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
     Under ``accelerate launch`` every process calls this; see :mod:`diffem.em.processes`.
     """
     started = time.perf_counter()
+    method_options(EM_METHODS[config.method], config.method_options)  # a bad option fails before run.json is written
     processes = Processes.from_environment(resolve_device(device))
     processes.local_batch(config.batch_size)  # a global batch the processes cannot share fails here
     main = processes.is_main

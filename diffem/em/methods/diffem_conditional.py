@@ -45,6 +45,10 @@ class DiffEM(EMMethod):
         final_prior_steps: int = option(0, "after the last lap, train an unconditional prior for N steps on the "
                                            "last model's reconstructions", low=0, high=10_000_000)
 
+        def __post_init__(self) -> None:
+            if self.train_corruption:  # a misspelt family fails here, before a run starts
+                parse_corruption(self.train_corruption, 0.01)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         spec = self.options.train_corruption
