@@ -36,12 +36,15 @@ from diffem.operators import parse_corruption  # noqa: E402
 from diffem.data.observations import make_observation_set  # noqa: E402
 from diffem.posterior import PosteriorOptions  # noqa: E402
 
-#: unconditional runs and the observation set (obs-NAME) whose test split each is judged on: the 75 % runs, the
-#: naive and clean-data ends, and the corruption ladder (EM-MMPS at 25 / 50 / 90 % masks)
-PRIOR_RUNS = (("em-mmps-mask", "mask"), ("diffem-mask-prior", "mask"), ("reference", "mask"), ("naive-mask", "mask"),
-              ("em-mmps-mask25", "mask25"), ("em-mmps-mask50", "mask50"), ("em-mmps-mask90", "mask90"))
-LADDER_SETS = ("mask25", "mask50", "mask90")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "checkpoints"))
+import train_queue  # noqa: E402  (the queue of the runs judged here: one list of names)
+
+#: the runs that learn a prior, each with the observation set (obs-NAME) whose test split it is judged on: the
+#: 75 % runs, the naive and clean-data ends, and the corruption ladder (EM-MMPS at 25 / 50 / 90 % masks)
+PRIOR_RUNS = train_queue.prior_runs()
+#: every observation set a run of the queue trains on
+OBSERVATION_SETS = tuple(train_queue.OBSERVATION_SETS)
 FEATURES = ROOT / "checkpoints" / "fashion-features"
 #: the yardstick, evaluated from its shipped checkpoint when this session did not train it
 SHIPPED_FALLBACK = {"reference": ROOT / "checkpoints" / "reference-fashion-clean"}
@@ -68,7 +71,7 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     features = load_feature_net(args.features or (runs / "features" if (runs / "features").is_dir() else FEATURES),
                                 device)
-    tests = {name: load_observation_set(runs / f"obs-{name}", "test") for name in ("mask", "blur", *LADDER_SETS)
+    tests = {name: load_observation_set(runs / f"obs-{name}", "test") for name in OBSERVATION_SETS
              if (runs / f"obs-{name}").is_dir()}
     clean = tests.get("mask") or next(iter(tests.values()))  # the clean test images are the same in every set
     extra_tests = {}

@@ -28,8 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "checkpoints"))
 
 from common import shown_path, write_section  # noqa: E402
+import train_queue  # noqa: E402  (checkpoints/, beside this script: the runs' names)
 from diffem.atomic import atomic_directory  # noqa: E402
 from diffem.em.laps import RunFolder, verify_folder  # noqa: E402
 from diffem.em.seeding import HISTORY_FILE, history_entry  # noqa: E402
@@ -297,9 +299,8 @@ posterior PSNR on 256 test observations {family[common]['posterior_psnr']:.2f} d
 {family[common]['frechet_features']:.1f} vs {own[common]['frechet_features']:.1f}."""
 
 
-#: the corruption ladder's EM-MMPS runs by mask ratio, with the EM-MMPS paper's CIFAR-10 FID after 32 laps
-LADDER = ((0.25, "em-mmps-mask25", 5.88), (0.5, "em-mmps-mask50", 6.76), (0.75, "em-mmps-mask", 13.18),
-          (0.9, "em-mmps-mask90", None))
+#: the EM-MMPS paper's CIFAR-10 FID after 32 laps, by mask ratio (its Table 1)
+PAPER_FID = {0.25: 5.88, 0.5: 6.76, 0.75: 13.18}
 
 
 def evaluated_lap(entry: dict[str, Any]) -> int:
@@ -314,7 +315,8 @@ def ladder_table(models: dict[str, Any], reference: float | None) -> str:
     """FD against the mask ratio (the EM-MMPS paper's Table 1 shape), beside the paper's CIFAR-10 trend."""
     rows = ["| mask ratio | EM-MMPS lap | FD (10,000 samples) | ratio to reference | paper: CIFAR-10 FID, 32 laps |",
             "|---|---|---|---|---|"]
-    for ratio, key, paper in LADDER:
+    for ratio, key in train_queue.ladder_runs():
+        paper = PAPER_FID.get(ratio)
         fd = models.get(key, {}).get("prior", {}).get("frechet_features")
         if fd is None:
             continue

@@ -57,6 +57,10 @@ class Entry:
     start_from: str | None  # the shipped checkpoint this run continues
     arguments: tuple[str, ...]
 
+    @property
+    def method(self) -> str:
+        return self.arguments[self.arguments.index("--method") + 1]
+
 
 OBSERVATION_SETS = {"mask": "mask:0.75", "blur": "blur:2", "mask25": "mask:0.25", "mask50": "mask:0.5",
                     "mask90": "mask:0.9"}
@@ -75,6 +79,27 @@ QUEUE = (
     Entry("em-mmps-mask25", 16, "mask25", None, ("--method", "em-mmps", "--hflip")),
     Entry("em-mmps-mask90", 16, "mask90", None, ("--method", "em-mmps", "--hflip")),
 )
+
+
+#: the EM methods whose runs end in an unconditional prior (judged by its FD); the others learn conditional models
+PRIOR_METHODS = ("em-mmps", "diffem-prior", "reference", "naive")
+
+
+def prior_runs() -> tuple[tuple[str, str], ...]:
+    """``(run, observation set)`` of every run that learns a prior, in queue order (what fashion_eval judges)."""
+    return tuple((entry.name, entry.observations) for entry in QUEUE if entry.method in PRIOR_METHODS)
+
+
+def mask_ratio(observations: str) -> float | None:
+    """The missing fraction of a random-mask observation set (``mask:0.25`` -> 0.25), else None."""
+    kind, _, value = OBSERVATION_SETS[observations].partition(":")
+    return float(value) if kind == "mask" and value else None
+
+
+def ladder_runs() -> tuple[tuple[float, str], ...]:
+    """``(mask ratio, run)`` of the EM-MMPS runs on random masks, by ratio: the papers' corruption ladder."""
+    return tuple(sorted((mask_ratio(e.observations), e.name) for e in QUEUE
+                        if e.method == "em-mmps" and mask_ratio(e.observations) is not None))
 
 
 def python() -> str:
