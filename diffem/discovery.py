@@ -19,17 +19,22 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 @lru_cache(maxsize=None)
-def registered_summaries(subpackage: str, decorator: str) -> dict[str, str]:
-    """``name -> summary`` (``""`` without one) of every class decorated with ``@decorator`` in
-    ``diffem/<subpackage>/*.py``, sorted by name."""
+def registered_constants(subpackage: str, decorator: str, attribute: str) -> dict[str, str]:
+    """``name -> attribute`` (the string its class body assigns, ``""`` without one) of every class decorated
+    with ``@decorator`` in ``diffem/<subpackage>/*.py``, sorted by name."""
     found = {}
     for path in sorted((PACKAGE / subpackage).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef) and any(_called(d) == decorator for d in node.decorator_list):
                 name = _class_constant(node, "name")
                 if name is not None:
-                    found[name] = _class_constant(node, "summary") or ""
+                    found[name] = _class_constant(node, attribute) or ""
     return dict(sorted(found.items()))
+
+
+def registered_summaries(subpackage: str, decorator: str) -> dict[str, str]:
+    """``name -> summary`` (``""`` without one) of every registered class, sorted by name."""
+    return registered_constants(subpackage, decorator, "summary")
 
 
 #: the parameters of :func:`diffem.options.option`, in order

@@ -237,6 +237,11 @@ def test_options_read_from_the_source_are_the_imported_classes_options() -> None
         assert sorted(read) == sorted(registry)
         for name, cls in registry.items():
             assert list(read[name]) == describe_options(cls.Options), f"{name}: the source and the class differ"
+    from diffem.app.catalog import METHODS as TITLES
+    from diffem.discovery import registered_constants
+
+    assert TITLES == {name: cls.title for name, cls in EM_METHODS.items()}  # every method named for a visitor
+    assert registered_constants("em/methods", "register_method", "summary") == {n: c.summary for n, c in EM_METHODS.items()}
     train = subcommands()["train"].format_help()
     assert all(f"--{option['name'].replace('_', '-')}" in train
                for options in registered_options("em/methods", "register_method").values() for option in options)

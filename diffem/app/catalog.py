@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..discovery import registered_constants
 from ..operators import OPERATORS
 from ..registry import PriorEntry
 
 DATASETS = {"fashion-mnist": "Fashion-MNIST clothing images", "manifold": "points of a toy manifold"}
-METHODS = {
-    "em-mmps": "by EM-MMPS (expectation-maximisation with moment-matching posterior sampling)",
-    "diffem": "by DiffEM (a conditional model of the clean image given its observation)",
-    "diffem-prior": "by DiffEM: an unconditional prior trained on its conditional model's reconstructions",
-}
+#: how each EM method is named to a visitor: its class's ``title``, read from the source (no import)
+METHODS = {name: title for name, title in registered_constants("em/methods", "register_method", "title").items()
+           if title}
 
 
 @dataclass(frozen=True)

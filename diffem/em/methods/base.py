@@ -70,7 +70,10 @@ class EMMethod:
     """
 
     name: ClassVar[str] = ""
+    #: one line for ``train --help``
     summary: ClassVar[str] = ""
+    #: how a visitor reads a prior it trained: "learned from only masked images, <title>" (the app's prior list)
+    title: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, config: EMConfig, observations: ObservationSet, test: ObservationSet | None,

@@ -37,6 +37,7 @@ from .base import CONDITIONAL_DIR, FINAL_SHARDS, PRIOR_DIR, EMMethod, lap_seed, 
 class DiffEM(EMMethod):
     name = "diffem"
     summary = "DiffEM, a conditional model q(x | y), sampled directly in the E-step"
+    title = "by DiffEM (a conditional model of the clean image given its observation)"
 
     @dataclass(frozen=True)
     class Options:

@@ -27,6 +27,7 @@ from .base import PRIOR_DIR, EMMethod, lap_seed, register_method
 class EMMPS(EMMethod):
     name = "em-mmps"
     summary = "EM-MMPS, an unconditional prior with moment-matching posterior sampling in the E-step"
+    title = "by EM-MMPS (expectation-maximisation with moment-matching posterior sampling)"
 
     def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
         return self.estep(self.mmps(prior), lap, previous)

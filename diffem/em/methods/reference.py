@@ -28,6 +28,7 @@ class CleanReference(EMMPS):
 
     name = "reference"
     summary = "the upper bound, the same network trained on the clean images (not an EM result)"
+    title = "from the clean images (an upper bound, not an EM result)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
