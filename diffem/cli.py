@@ -673,26 +673,26 @@ def command_restore(args: argparse.Namespace) -> None:
     print(json.dumps({"method": args.method, **summary.figures, "out": str(out)}))
 
 
-def command_methods(args: argparse.Namespace) -> None:
+def print_with_flags(described: dict[str, dict[str, Any]]) -> None:
+    """Registry descriptions as JSON, each option with the flag that sets it (``--pc-corrections``)."""
     from .options import flag_name
+
+    for name, entry in described.items():
+        for option in entry["options"]:
+            option["flag"] = flag_name(name, option["name"])
+    print(json.dumps(described, indent=2))
+
+
+def command_methods(args: argparse.Namespace) -> None:
     from .posterior import describe_posterior_methods
 
-    described = describe_posterior_methods()
-    for method, entry in described.items():
-        for option in entry["options"]:
-            option["flag"] = flag_name(method, option["name"])
-    print(json.dumps(described, indent=2))
+    print_with_flags(describe_posterior_methods())
 
 
 def command_samplers(args: argparse.Namespace) -> None:
-    from .options import flag_name
     from .samplers import describe_samplers
 
-    described = describe_samplers()
-    for sampler, entry in described.items():
-        for option in entry["options"]:
-            option["flag"] = flag_name(sampler, option["name"])
-    print(json.dumps(described, indent=2))
+    print_with_flags(describe_samplers())
 
 
 def command_space(args: argparse.Namespace) -> None:

@@ -22,14 +22,20 @@ PACKAGE = Path(__file__).resolve().parent
 def registered_constants(subpackage: str, decorator: str, attribute: str) -> dict[str, str]:
     """``name -> attribute`` (the string its class body assigns, ``""`` without one) of every class decorated
     with ``@decorator`` in ``diffem/<subpackage>/*.py``, sorted by name."""
-    found = {}
+    return {name: _class_constant(node, attribute) or "" for name, node, _ in registered_classes(subpackage, decorator)}
+
+
+def registered_classes(subpackage: str, decorator: str) -> list[tuple[str, ast.ClassDef, Path]]:
+    """``(name, class node, file)`` of every class decorated with ``@decorator`` in ``diffem/<subpackage>/*.py``
+    that names itself, sorted by name."""
+    found = []
     for path in sorted((PACKAGE / subpackage).glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef) and any(_called(d) == decorator for d in node.decorator_list):
                 name = _class_constant(node, "name")
                 if name is not None:
-                    found[name] = _class_constant(node, attribute) or ""
-    return dict(sorted(found.items()))
+                    found.append((name, node, path))
+    return sorted(found, key=lambda entry: entry[0])
 
 
 def registered_summaries(subpackage: str, decorator: str) -> dict[str, str]:
@@ -46,14 +52,8 @@ def registered_options(subpackage: str, decorator: str) -> dict[str, tuple[dict[
     """``name -> options`` of every class decorated with ``@decorator`` in ``diffem/<subpackage>/*.py``, each
     option described as :func:`diffem.options.describe_options` describes it, read from the class's own
     ``Options`` dataclass (none if it declares none); its ``option(...)`` arguments must be literals."""
-    found = {}
-    for path in sorted((PACKAGE / subpackage).glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef) and any(_called(d) == decorator for d in node.decorator_list):
-                name = _class_constant(node, "name")
-                if name is not None:
-                    found[name] = tuple(_described_option(statement, path) for statement in _options_fields(node))
-    return dict(sorted(found.items()))
+    return {name: tuple(_described_option(field, path) for field in _options_fields(node))
+            for name, node, path in registered_classes(subpackage, decorator)}
 
 
 def _options_fields(node: ast.ClassDef) -> list[ast.AnnAssign]:
