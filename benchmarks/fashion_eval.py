@@ -73,6 +73,8 @@ def main() -> None:
                                 device)
     tests = {name: load_observation_set(runs / f"obs-{name}", "test") for name in OBSERVATION_SETS
              if (runs / f"obs-{name}").is_dir()}
+    if not tests:
+        raise SystemExit(f"fashion_eval: no observation set (obs-NAME) under {runs}: nothing was trained to evaluate")
     clean = tests.get("mask") or next(iter(tests.values()))  # the clean test images are the same in every set
     extra_tests = {}
     for spec in ("mask:0.5", "box:0.4"):
