@@ -25,7 +25,8 @@ def registered_constants(subpackage: str, decorator: str, attribute: str) -> dic
     return {name: _class_constant(node, attribute) or "" for name, node, _ in registered_classes(subpackage, decorator)}
 
 
-def registered_classes(subpackage: str, decorator: str) -> list[tuple[str, ast.ClassDef, Path]]:
+@lru_cache(maxsize=None)
+def registered_classes(subpackage: str, decorator: str) -> tuple[tuple[str, ast.ClassDef, Path], ...]:
     """``(name, class node, file)`` of every class decorated with ``@decorator`` in ``diffem/<subpackage>/*.py``
     that names itself, sorted by name."""
     found = []
@@ -35,7 +36,7 @@ def registered_classes(subpackage: str, decorator: str) -> list[tuple[str, ast.C
                 name = _class_constant(node, "name")
                 if name is not None:
                     found.append((name, node, path))
-    return sorted(found, key=lambda entry: entry[0])
+    return tuple(sorted(found, key=lambda entry: entry[0]))
 
 
 def registered_summaries(subpackage: str, decorator: str) -> dict[str, str]:
