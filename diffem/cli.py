@@ -397,6 +397,8 @@ def add_train(commands: Any) -> None:
     train.add_argument("--iterations", type=positive_int, default=1, help="MMPS solver iterations")
     train.add_argument("--estep-batch", type=positive_int, default=1024,
                        help="observations per E-step chunk (chunks are shared out over processes)")
+    add_registry_choice(train, "--estep-precision", precision_names, listed_names("em/mstep", "PRECISIONS"),
+                        "E-step network (bf16: autocast, GPU; the MMPS solve stays fp32)", default="fp32")
     train.add_argument("--gaussian-iterations", type=positive_int, default=16, help="closed-form EM iterations (lap 0)")
     train.add_argument("--gaussian-rank", type=rank_or_full, default=64,
                        help="rank of lap 0's Gaussian covariance: an integer or 'full'")
@@ -546,6 +548,7 @@ def command_train(args: argparse.Namespace) -> None:
         ema_decay=args.ema_decay, hflip=args.hflip, precision=args.precision, compile=args.compile,
         sampler=args.sampler, sampler_steps=args.sampler_steps, sampler_options=dataclasses.asdict(args.sampler_options),
         solver=args.solver, solver_iterations=args.iterations, estep_batch=args.estep_batch,
+        estep_precision=args.estep_precision,
         gaussian_iterations=args.gaussian_iterations, gaussian_rank=args.gaussian_rank, preset=args.preset,
         hidden_features=args.hidden_features, hidden_layers=args.hidden_layers, sigma_max=args.sigma_max,
         method_options=training_method_options(args), observations_limit=args.observations_limit,

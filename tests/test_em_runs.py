@@ -268,3 +268,23 @@ def test_the_naive_baseline_trains_on_the_observations_as_they_are(observations:
                                  progress=False)
     filled = method.training_samples(torch.nn.Identity(), 1, run.lap_path(0))
     torch.testing.assert_close(filled, train.operator.preview(train.y))  # A^T y for projections, y for masks
+
+
+def test_a_bf16_estep_runs_the_network_under_autocast_and_keeps_its_result_close(observations: Path,
+                                                                                  tmp_path: Path) -> None:
+    """``--estep-precision bf16``: the same lap's E-step, the network in bf16 and MMPS's solve in fp32."""
+    from diffem.denoisers import AutocastDenoiser, EDMDenoiser
+    from diffem.em.runner import build_method
+    from diffem.em.processes import Processes
+
+    config = tiny_config("em-mmps", observations, tmp_path / "run", laps=1, estep_precision="bf16")
+    method = build_method(config, Processes(torch.device("cpu")), progress=False)
+    network = new_denoiser(method.event_shape, 0, 0, config.preset, config.hidden_features, config.hidden_layers)
+    assert isinstance(network, EDMDenoiser) and isinstance(method.estep_network(network), AutocastDenoiser)
+    x = torch.randn(8, *method.event_shape)
+    sigma = torch.full((8,), 0.5)
+    wrapped = method.estep_network(network)
+    assert wrapped(x, sigma).dtype == torch.float32
+    assert torch.allclose(wrapped(x, sigma), network(x, sigma), atol=0.05)  # bf16 rounding only
+    with pytest.raises(ValueError, match="--estep-precision"):
+        tiny_config("em-mmps", observations, tmp_path / "bad", estep_precision="fp8")

@@ -3,6 +3,8 @@
 #   bash tools/gpu_session.sh [TRAIN_SECONDS=390] [EVAL_SECONDS=100]
 # 1. checks the M-step and E-step on the GPU with random data (tools/gpu_smoke.py, half a minute; a
 #    broken bf16 path falls back to fp32) and prints their rates;
+#    the queue then runs both the M-step and the E-step's network in that precision (the MMPS solve stays
+#    fp32: benchmarks/estep_precision.py measured what bf16 changes in the E-step's draws);
 # 2. trains the shipped priors' queue one run at a time (checkpoints/train_queue.py), each from its
 #    last lap or its shipped checkpoint, until TRAIN_SECONDS after the start;
 # 3. evaluates what it trained, with the clean-data reference beside it (benchmarks/fashion_eval.py:
@@ -20,9 +22,10 @@ nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv || true
 started=$SECONDS
 PRECISION=bf16
 python3 tools/gpu_smoke.py --precision bf16 2>&1 | tee "$OUT/smoke.log" || PRECISION=fp32
-echo "M-step precision: $PRECISION" | tee -a "$OUT/smoke.log"
+echo "M-step and E-step network precision: $PRECISION" | tee -a "$OUT/smoke.log"
 python3 checkpoints/train_queue.py run --runs runs/fashion --deadline $((TRAIN - (SECONDS - started))) \
-    --train-argument=--precision --train-argument="$PRECISION" 2>&1 | tee "$OUT/queue.log" \
+    --train-argument=--precision --train-argument="$PRECISION" \
+    --train-argument=--estep-precision --train-argument="$PRECISION" 2>&1 | tee "$OUT/queue.log" \
     || echo "the queue failed; packing what it finished" | tee -a "$OUT/queue.log"
 timeout "$EVAL" python3 benchmarks/fashion_eval.py --runs runs/fashion --out "$OUT/fashion-eval.json" --count 256 \
     2>&1 | tee -a "$OUT/queue.log" || echo "the evaluation stopped; its JSON keeps what it measured" | tee -a "$OUT/queue.log"

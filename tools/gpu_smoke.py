@@ -2,7 +2,8 @@
 
 Runs, on the GPU when there is one, the shipped runs' network (``small`` UNet, 28x28 grey) with
 random data: ``--steps`` M-step steps of batch 256 in fp32 and in ``--precision``, then 4 E-step
-steps (MMPS, GMRES k = 1, ``analytic-ddpm``) on a batch of ``--estep-batch`` 75 %-masked images.
+steps (MMPS, GMRES k = 1, ``analytic-ddpm``) on a batch of ``--estep-batch`` 75 %-masked images,
+the network in fp32 and in ``--precision`` (``train --estep-precision``).
 Prints images per second for each, and the TFLOP/s that makes with the network's operation count
 (``torch.utils.flop_counter``: forward, and forward + backward for a training step; an MMPS step is
 about a forward and its VJP), against ``PEAK_TFLOPS``. Exits 1 if anything is not finite or raises,
@@ -22,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from diffem.denoisers import AutocastDenoiser  # noqa: E402
 from diffem.em.mstep import TrainSettings, train_denoiser  # noqa: E402
 from diffem.em.networks import new_denoiser  # noqa: E402
 from diffem.guidance import MMPSDenoiser  # noqa: E402
@@ -74,9 +76,11 @@ def mstep_rate(device: torch.device, precision: str, steps: int) -> float:
     return steps * 256 / (time.perf_counter() - start)
 
 
-def estep_rate(device: torch.device, batch: int) -> float:
-    """E-step observation-steps per second (MMPS k = 1, one VJP a step)."""
+def estep_rate(device: torch.device, batch: int, precision: str = "fp32") -> float:
+    """E-step observation-steps per second (MMPS k = 1, one VJP a step); ``bf16``: the network under autocast, as
+    ``train --estep-precision bf16`` runs it (the solve stays fp32)."""
     prior = new_denoiser(SHAPE, 0, seed=0, preset="small").to(device).eval()
+    prior = AutocastDenoiser(prior) if precision == "bf16" else prior
     generator = torch.Generator(device).manual_seed(2)
     operator = RandomMask(0.01, 0.75).draw(batch, SHAPE, generator, device=device)
     y = operator.observe(torch.rand(batch, *SHAPE, device=device, generator=generator) * 2 - 1, generator)
@@ -106,8 +110,10 @@ def main() -> None:
     for precision in dict.fromkeys(("fp32", args.precision)):
         rate = mstep_rate(device, precision, args.steps)
         print(f"M-step {precision} (batch 256): {rate_words(rate, training)}", flush=True)
-    rate = estep_rate(device, args.estep_batch)
-    print(f"E-step MMPS k = 1 (batch {args.estep_batch}, observation-steps): {rate_words(rate, training)}", flush=True)
+    for precision in dict.fromkeys(("fp32", args.precision)):
+        rate = estep_rate(device, args.estep_batch, precision)
+        print(f"E-step MMPS k = 1, network {precision} (batch {args.estep_batch}, observation-steps): "
+              f"{rate_words(rate, training)}", flush=True)
 
 
 if __name__ == "__main__":

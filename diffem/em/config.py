@@ -14,7 +14,7 @@ from ..discovery import registered_names, registered_options
 from ..guidance.krylov import SOLVERS
 from ..options import check_values, flag_name
 from ..samplers import MAX_STEPS, SAMPLERS, sampler_options
-from .mstep import TrainSettings
+from .mstep import PRECISIONS, TrainSettings
 
 #: the registered EM methods (``diffem/em/methods/``), read from their source: the methods import this module
 METHODS = registered_names("em/methods", "register_method")
@@ -23,7 +23,7 @@ METHODS = registered_names("em/methods", "register_method")
 #: (each lap's metrics.json records the M-step length it used; the observation set may move to another
 #: folder, another machine, as long as it is the same set: ``run.json`` keeps its digest)
 RESUMABLE_CHANGES = ("laps", "steps_per_lap", "final_prior_steps", "estep_batch", "eval_samples", "eval_count",
-                     "precision", "compile", "observations")
+                     "precision", "estep_precision", "compile", "observations")
 
 
 @dataclass
@@ -49,6 +49,8 @@ class EMConfig:
     solver: str = "gmres"
     solver_iterations: int = 1
     estep_batch: int = 1024
+    #: the E-step network's precision: "bf16" runs it under autocast (a GPU's tensor cores), the solve stays fp32
+    estep_precision: str = "fp32"
     gaussian_iterations: int = 16
     gaussian_rank: int | None = 64
     preset: str = "small"
@@ -78,6 +80,8 @@ class EMConfig:
             raise ValueError(f"--sampler-steps must be between 1 and {MAX_STEPS}, got {self.sampler_steps}")
         # filled in, so that a run.json written before a sampler had options resumes with its defaults
         self.sampler_options = asdict(sampler_options(self.sampler, self.sampler_options))
+        if self.estep_precision not in PRECISIONS:
+            raise ValueError(f"unknown --estep-precision {self.estep_precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
         for name in ("steps_per_lap", "batch_size", "estep_batch", "solver_iterations", "gaussian_iterations"):

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ...bundle import PriorBundle
 from ...data.observations import ObservationSet
-from ...denoisers import EDMDenoiser
+from ...denoisers import AutocastDenoiser, EDMDenoiser
 from ...features import load_feature_net
 from ...imaging import image_grid, painted_missing, scatter_plot
 from ...options import NoOptions, check_options
@@ -183,6 +183,13 @@ class EMMethod:
         evaluation = self.evaluate(self.draw_prior(gaussian, 0), self.mmps(gaussian), 0)
         return self.finish_lap(folder, PRIOR_DIR, self.bundle(gaussian, 0), evaluation,
                                {"lap": 0, "model": "gaussian", "fit_seconds": fit_seconds})
+
+    def estep_network(self, network: torch.nn.Module) -> torch.nn.Module:
+        """The network as the E-step runs it: under bf16 autocast with ``--estep-precision bf16`` (a learned
+        network only; the Gaussian's exact linear algebra stays fp32)."""
+        if self.config.estep_precision == "bf16" and isinstance(network, EDMDenoiser):
+            return AutocastDenoiser(network)
+        return network
 
     def mmps(self, prior: torch.nn.Module) -> PosteriorFactory:
         return mmps_posterior(prior, self.config.solver, self.config.solver_iterations, self.clamp)

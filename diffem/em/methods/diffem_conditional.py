@@ -74,12 +74,12 @@ class DiffEM(EMMethod):
 
     def lap(self, lap: int, previous: Path, folder: Path | None) -> dict[str, Any]:
         if lap == 1:
-            posterior = self.mmps(self.load(previous, PRIOR_DIR))
+            posterior = self.mmps(self.estep_network(self.load(previous, PRIOR_DIR)))
             network = new_denoiser(self.event_shape, self.condition_channels, lap_seed(self.config.seed, lap, 5),
                                    self.config.preset, self.config.hidden_features, self.config.hidden_layers)
         else:
             network = self.load(previous, CONDITIONAL_DIR)
-            posterior = self.conditional(network)
+            posterior = self.conditional(self.estep_network(network))
         start = time.perf_counter()
         samples = self.estep(posterior, lap, previous)
         estep_seconds = time.perf_counter() - start
@@ -107,7 +107,7 @@ class DiffEM(EMMethod):
         """An unconditional prior trained on reconstructions by the last conditional model."""
         model = self.load(last, CONDITIONAL_DIR)
         start = time.perf_counter()
-        samples = self.estep(self.conditional(model), lap + 1, last, FINAL_SHARDS)
+        samples = self.estep(self.conditional(self.estep_network(model)), lap + 1, last, FINAL_SHARDS)
         estep_seconds = time.perf_counter() - start
         network = new_denoiser(self.event_shape, 0, lap_seed(self.config.seed, lap + 1, 5), self.config.preset,
                                self.config.hidden_features, self.config.hidden_layers)

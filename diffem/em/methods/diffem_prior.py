@@ -56,7 +56,7 @@ class DiffEMPrior(EMMPS):
 
     def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
         first = previous.parent / lap_name(0)  # keys the chunks: the same reconstructions for every lap
-        return self.estep(self.conditional(self.conditional_model), 1, first, RECONSTRUCTIONS)
+        return self.estep(self.conditional(self.estep_network(self.conditional_model)), 1, first, RECONSTRUCTIONS)
 
     def first_network(self, lap: int) -> EDMDenoiser:
         if self.options.prior_init == "conditional":

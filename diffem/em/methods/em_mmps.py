@@ -30,7 +30,7 @@ class EMMPS(EMMethod):
     title = "by EM-MMPS (expectation-maximisation with moment-matching posterior sampling)"
 
     def training_samples(self, prior: torch.nn.Module, lap: int, previous: Path) -> Tensor:
-        return self.estep(self.mmps(prior), lap, previous)
+        return self.estep(self.mmps(self.estep_network(prior)), lap, previous)
 
     def lap(self, lap: int, previous: Path, folder: Path | None) -> dict[str, Any]:
         prior = self.load(previous, PRIOR_DIR)
