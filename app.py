@@ -541,7 +541,7 @@ def recorded_options(request: dict[str, Any]) -> list[Any]:
 
 
 #: how many controls the Train tab's form has: its fields, then the training options
-FORM_CONTROLS = (*FORM_FIELDS, *[f"{name}.{o['name']}" for name, o in TRAINING_OPTIONS])
+FORM_CONTROLS = len(FORM_FIELDS) + len(TRAINING_OPTIONS)
 
 
 def training_status(password: str) -> tuple[Any, ...]:
@@ -549,7 +549,7 @@ def training_status(password: str) -> tuple[Any, ...]:
     check_password(password)
     status = JOBS.status()
     if status["state"] == "none":
-        return ("no training job yet", [], [], *([None] * len(PLOTS)), *([gr.skip()] * len(FORM_CONTROLS)),
+        return ("no training job yet", [], [], *([None] * len(PLOTS)), *([gr.skip()] * FORM_CONTROLS),
                 gr.Timer(active=False))
     header = f"**{status['name']}**: {status['state']}, complete laps: {status['laps'][-1] if status['laps'] else '-'}"
     log = "\n".join(status["log"])
@@ -564,7 +564,7 @@ def training_status(password: str) -> tuple[Any, ...]:
 def poll_training(password: str) -> tuple[Any, ...]:
     """The timer's tick: :func:`training_status`, silently nothing without a password."""
     if not password:
-        return tuple(gr.skip() for _ in range(4 + len(PLOTS) + len(FORM_CONTROLS)))
+        return tuple(gr.skip() for _ in range(4 + len(PLOTS) + FORM_CONTROLS))
     return training_status(password)
 
 

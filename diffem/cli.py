@@ -238,7 +238,6 @@ METHOD_OPTION_COMMANDS = ("restore", "eval")
 SAMPLER_OPTION_COMMANDS = ("restore", "eval", "sample", "train")
 
 
-
 def sampler_options_words() -> str:
     return ("A sampler's options are flags --SAMPLER-OPTION, generated from its options dataclass, e.g.\n"
             f"--sampler pc --pc-corrections 2; `{program_name()} samplers` lists every sampler with its options.")

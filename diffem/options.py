@@ -75,6 +75,23 @@ class NoOptions:
     """The options of an extension that has none."""
 
 
+def options_from_values(options_class: type, values: Any, owner: str) -> Any:
+    """``options_class`` from an instance of it, a mapping of some of its fields (``None`` values: the defaults)
+    or ``None``; a field it does not have is refused, naming ``owner`` ("mmps", "sampler pc"). Not yet checked
+    against the bounds (:func:`check_options`)."""
+    if isinstance(values, options_class):
+        return values
+    if values is not None and not isinstance(values, Mapping):
+        raise TypeError(f"options for {owner} must be {options_class.__qualname__}, a mapping or None, "
+                        f"got {type(values).__name__}")
+    given = dict(values or {})
+    names = {f.name for f in dataclasses.fields(options_class)}
+    if set(given) - names:
+        raise ValueError(f"{owner} has no option(s) {', '.join(sorted(set(given) - names))}; "
+                         f"its options: {', '.join(sorted(names)) or 'none'}")
+    return options_class(**{key: value for key, value in given.items() if value is not None})
+
+
 def check_options(options: Any) -> None:
     """Raise ``ValueError`` naming the first field outside its bounds or choices."""
     owner = type(options).__qualname__

@@ -44,7 +44,8 @@ from torch import Tensor
 from .bundle import PriorBundle
 from .guidance import POSTERIORS, Cost, PosteriorDenoiser, run_cost
 from .guidance import steps_for_budget as _steps_for_budget
-from .options import add_option_arguments, check_options, describe_options, options_from_namespace
+from .options import add_option_arguments, check_options, describe_options, options_from_namespace, \
+    options_from_values
 from .operators import LinearOperator, served_operators
 
 #: the first methods in the order menus show them; any other registered method follows, sorted
@@ -87,24 +88,10 @@ def posterior_options(method: str, values: Any = None, tuned: Mapping[str, Any] 
     Fields still ``None`` are filled from ``tuned[method][operator_name]["options"]`` when present.
     """
     cls = method_class(method)
-    if isinstance(values, cls.Options):
-        options = values
-    else:
-        if values is None:
-            given: Mapping[str, Any] = {}
-        elif isinstance(values, PosteriorOptions):
-            given = dataclasses.asdict(values)
-        elif isinstance(values, Mapping):
-            given = values
-        else:
-            raise TypeError(f"options for {method} must be {cls.Options.__qualname__}, a mapping or None, "
-                            f"got {type(values).__name__}")
+    if isinstance(values, PosteriorOptions):  # legacy flat options: the fields this method does not have are dropped
         names = {f.name for f in dataclasses.fields(cls.Options)}
-        if isinstance(values, Mapping) and set(given) - names:
-            raise ValueError(f"{method} has no option(s) {', '.join(sorted(set(given) - names))}; "
-                             f"its options: {', '.join(sorted(names)) or 'none'}")
-        options = cls.Options(**{k: v for k, v in given.items() if k in names and v is not None})
-    options = fill_tuned(method, options, tuned, operator_name)
+        values = {k: v for k, v in dataclasses.asdict(values).items() if k in names}
+    options = fill_tuned(method, options_from_values(cls.Options, values, method), tuned, operator_name)
     check_options(options)
     return options
 

@@ -90,7 +90,7 @@ def run_em(config: EMConfig, device: str = "auto", resume: bool = False, progres
     log = log if main else _silent
     folder = RunFolder(config.out)
     done = processes.broadcast(open_run(folder, config, resume, start_from) if main else None)
-    final_ready = config.method == "diffem" and config.option("final_prior_steps", 0) > 0
+    final_ready = config.option("final_prior_steps", 0) > 0  # DiffEM's option: no other method has it
     final_path = folder.root / FINAL_DIR
     if done and done[-1] >= config.laps and (not final_ready or verify_folder(final_path) is None):
         log(f"diffem: {config.out} already has {done[-1]} laps; nothing to do")

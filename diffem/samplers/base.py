@@ -23,8 +23,7 @@ should show), so an app can stream; :meth:`Sampler.sample` runs it to the end.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,7 +31,7 @@ import torch
 from torch import Tensor
 
 from ..denoisers.base import Denoiser
-from ..options import NoOptions, check_options, describe_options
+from ..options import NoOptions, check_options, describe_options, options_from_values
 from ..rng import randn
 from ..schedule import VESchedule
 
@@ -134,19 +133,7 @@ def sampler_class(name: str) -> type[Sampler]:
 
 def sampler_options(name: str, values: Any = None) -> Any:
     """Sampler ``name``'s ``Options`` from an instance, a mapping of some of its fields or ``None`` (the defaults)."""
-    cls = sampler_class(name)
-    if isinstance(values, cls.Options):
-        options = values
-    elif values is None or isinstance(values, Mapping):
-        given = dict(values or {})
-        known = {f.name for f in dataclasses.fields(cls.Options)}
-        if set(given) - known:
-            raise ValueError(f"sampler {name} has no option(s) {', '.join(sorted(set(given) - known))}; "
-                             f"its options: {', '.join(sorted(known)) or 'none'}")
-        options = cls.Options(**{key: value for key, value in given.items() if value is not None})
-    else:
-        raise TypeError(f"options for sampler {name} must be {cls.Options.__qualname__}, a mapping or None, "
-                        f"got {type(values).__name__}")
+    options = options_from_values(sampler_class(name).Options, values, f"sampler {name}")
     check_options(options)
     return options
 
