@@ -146,7 +146,8 @@ def main() -> None:
         text = "\n".join([
             f"Prior: `{shown_path(args.prior)}`. MMPS (GMRES, k = 1) on the first "
             f"{args.count} Fashion-MNIST test images under 75 % random masks (`sigma_y = 0.01`, seed 0), {args.samples} "
-            "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals (a calibrated "
+            "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals, to the grey "
+            "level (`diffem.metrics.calibration`; a calibrated "
             f"posterior's {args.samples} draws cover about {(args.samples - 1) / (args.samples + 1) * 50:.0f} % / "
             f"{(args.samples - 1) / (args.samples + 1) * 90:.0f} %), spread-skill ratio (1 = calibrated)."
             + (f" FD: `fashion-features`, {args.prior_samples} unconditional samples against the 10,000 test images "

@@ -17,7 +17,12 @@ Calibration of ``S`` posterior samples ``x^(1..S)`` of each image against its cl
 (Gneiting & Raftery, 2007; Fortin et al., 2014), all per pixel and then averaged:
 
 - coverage of the central ``p`` interval: the fraction of pixels with ``x`` between the samples'
-  empirical ``(1 - p)/2`` and ``(1 + p)/2`` quantiles (nominal: ``p``, e.g. 0.5 and 0.9);
+  empirical ``(1 - p)/2`` and ``(1 + p)/2`` quantiles (nominal: ``p``, e.g. 0.5 and 0.9), judged at
+  the data's resolution ``r``: ``q_lo - r/2 <= x <= q_hi + r/2``. Every image diffem reads is 8-bit
+  (``r = 1/255``), so this is coverage by the samples rounded to grey levels, as the saved PNGs
+  show them; with ``r = 0`` a posterior sure of a pixel (an interval narrower than one grey level,
+  all draws clamped to 0 on a black background) misses its 8-bit truth by less than a grey level
+  and counts as wrong;
 - empirical CRPS: ``mean_i |x^(i) - x| - (1 / 2 S^2) sum_{i,j} |x^(i) - x^(j)|``, lower is better
   (for samples of the true distribution its expectation is ``(1 + 1/S) sigma / sqrt(pi)`` for a Gaussian);
 - spread-skill ratio: ``sqrt((S + 1) / S) * sqrt(mean var) / RMSE(mean)``, the unbiased sample
@@ -55,16 +60,27 @@ def ssim(estimate: Tensor, reference: Tensor) -> Tensor:
     return values.float()
 
 
-def interval_coverage(samples: Tensor, truth: Tensor, level: float) -> Tensor:
-    """Per-image fraction of pixels inside the samples' central ``level`` interval.
+#: the resolution of diffem's pixels in [0, 1]: every data source reads 8-bit images
+GREY_LEVEL = 1 / 255
+
+
+def within_interval(samples: Tensor, truth: Tensor, level: float, resolution: float = 0.0) -> Tensor:
+    """Per pixel: is ``truth`` inside the samples' central ``level`` interval, widened by ``resolution / 2`` a side?
 
     ``samples`` is ``(S, B, ...)`` and ``truth`` ``(B, ...)``.
     """
     if not 0 < level < 1:
         raise ValueError(f"the interval level must lie in (0, 1), got {level}")
+    if resolution < 0:
+        raise ValueError(f"the data's resolution cannot be negative, got {resolution}")
     bounds = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=samples.dtype, device=samples.device)
     low, high = torch.quantile(samples, bounds, dim=0)
-    inside = ((truth >= low) & (truth <= high)).to(samples.dtype)
+    return (truth >= low - resolution / 2) & (truth <= high + resolution / 2)
+
+
+def interval_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float = 0.0) -> Tensor:
+    """Per-image fraction of pixels inside the samples' central ``level`` interval, at ``resolution``."""
+    inside = within_interval(samples, truth, level, resolution).to(samples.dtype)
     return inside.flatten(1).mean(dim=1)
 
 
@@ -99,11 +115,12 @@ def normalised_residual(x: Tensor, y: Tensor, operator: "LinearOperator") -> Ten
     return residual.norm(dim=1) / (operator.sigma_y * observed.clamp_min(1).sqrt())
 
 
-def calibration(samples: Tensor, truth: Tensor) -> dict[str, float]:
-    """Coverage of the central 50 % and 90 % intervals, CRPS and the spread-skill ratio of a set."""
+def calibration(samples: Tensor, truth: Tensor, resolution: float = GREY_LEVEL) -> dict[str, float]:
+    """Coverage of the central 50 % and 90 % intervals (at the 8-bit truth's resolution), CRPS and the
+    spread-skill ratio of a set of pixel samples in [0, 1]."""
     return {
-        "coverage_50": float(interval_coverage(samples, truth, 0.5).mean()),
-        "coverage_90": float(interval_coverage(samples, truth, 0.9).mean()),
+        "coverage_50": float(interval_coverage(samples, truth, 0.5, resolution).mean()),
+        "coverage_90": float(interval_coverage(samples, truth, 0.9, resolution).mean()),
         "crps": float(crps(samples, truth).mean()),
         "spread_skill": spread_skill_ratio(samples, truth),
     }

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from diffem.metrics import calibration, crps, interval_coverage, normalised_residual, spread_skill_ratio
+from diffem.metrics import GREY_LEVEL, calibration, crps, interval_coverage, normalised_residual, spread_skill_ratio
 from diffem.operators import GaussianBlur, RandomMask
 
 S, B, PIXELS = 64, 32, (1, 8, 8)
@@ -44,6 +44,21 @@ def test_over_confident_samples_are_not(generator: torch.Generator) -> None:
     assert report["spread_skill"] < 0.5
     calibrated = calibration(*draws(1.0, generator))
     assert report["crps"] > calibrated["crps"]
+
+
+def test_coverage_is_judged_at_the_grey_level_of_8_bit_truth(generator: torch.Generator) -> None:
+    # a posterior that is sure of each pixel to a fifth of a grey level, its draws all off the 8-bit truth
+    truth = torch.randint(0, 256, (B, *PIXELS), generator=generator).double() / 255
+    sure = truth + GREY_LEVEL * (0.2 + 0.05 * torch.rand(S, B, *PIXELS, generator=generator, dtype=torch.float64))
+    assert float(interval_coverage(sure, truth, 0.9).mean()) == 0  # no pixel's interval holds its truth exactly
+    assert calibration(sure, truth)["coverage_90"] == 1  # every draw rounds to the truth's grey level
+    # a grey level's slack does not rescue a posterior that is wrong by more than one
+    wrong = truth + GREY_LEVEL * (1.5 + torch.rand(S, B, *PIXELS, generator=generator, dtype=torch.float64))
+    assert calibration(wrong, truth)["coverage_90"] == 0
+    # nor does it move the coverage of a continuous posterior at the scale of a pixel's spread
+    samples, continuous = draws(1.0, generator)
+    shift = calibration(samples, continuous)["coverage_90"] - float(interval_coverage(samples, continuous, 0.9).mean())
+    assert 0 <= shift < 0.01
 
 
 def test_crps_matches_the_pairwise_definition(generator: torch.Generator) -> None:

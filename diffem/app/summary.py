@@ -3,7 +3,8 @@ r"""The summary of a restoration, shared by the app and the CLI.
 From posterior samples ``x^(1..S)`` of one observation: the mean (the restoration), the per-pixel
 standard deviation (where the posterior is unsure; it needs ``S >= 2``), PSNR/SSIM against the
 clean image when it is known, with the calibration of the samples (coverage of their central
-50 % / 90 % intervals, CRPS, spread-skill ratio: :func:`diffem.metrics.calibration`), and always
+50 % / 90 % intervals at the 8-bit image's grey level, CRPS, spread-skill ratio:
+:func:`diffem.metrics.calibration`), and always
 the normalised residual
 ``||y - A x|| / (sigma_y sqrt(m))`` averaged over samples (``m`` observed values): near 1 when a
 sample explains the observation as well as its noise allows, far above 1 when it ignores ``y``.
@@ -46,7 +47,7 @@ class RestorationSummary:
                 # S samples of a calibrated posterior span about (S - 1) / (S + 1) of a central interval's mass
                 span = (figures["samples"] - 1) / (figures["samples"] + 1)
                 lines.append(f"Calibration: the clean pixel lies inside the samples' central 50 % / 90 % range "
-                             f"{figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time "
+                             f"(to the grey level) {figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time "
                              f"(a calibrated posterior's {figures['samples']} samples: about {0.5 * span:.0%} / "
                              f"{0.9 * span:.0%}); CRPS {figures['crps']:.3f}, spread/error "
                              f"{figures['spread_skill']:.2f} (ideal 1)")
