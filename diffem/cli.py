@@ -230,6 +230,7 @@ def add_common_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=positive_int, default=64, help="sampler steps")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_option_groups(parser, "samplers", "register_sampler", "--sampler")
 
 
 #: commands that take a posterior method's own options (``--METHOD-OPTION``), parsed once torch is loaded
@@ -239,8 +240,21 @@ SAMPLER_OPTION_COMMANDS = ("restore", "eval", "sample", "train")
 
 
 def sampler_options_words() -> str:
-    return ("A sampler's options are flags --SAMPLER-OPTION, generated from its options dataclass, e.g.\n"
-            f"--sampler pc --pc-corrections 2; `{program_name()} samplers` lists every sampler with its options.")
+    return ("A sampler's options are flags --SAMPLER-OPTION (above), generated from its options dataclass, e.g.\n"
+            f"--sampler pc --pc-corrections 2; `{program_name()} samplers` lists them as JSON.")
+
+
+def add_option_groups(parser: argparse.ArgumentParser, subpackage: str, decorator: str, choice: str,
+                      prefixed: bool = True) -> None:
+    """One group of flags for each registered class with options, generated from its ``Options`` as read from the
+    source (:func:`~diffem.discovery.registered_options`: ``--help`` imports no torch): ``--mmps-iterations``,
+    or ``--train-corruption`` when not ``prefixed`` (the EM methods')."""
+    from .options import add_described_arguments
+
+    for name, described in registered_options(subpackage, decorator).items():
+        if described:
+            group = parser.add_argument_group(f"{name} options (with {choice} {name})")
+            add_described_arguments(group, name if prefixed else "", described, required_flags=False, help_prefix="")
 
 
 def add_epilog(parser: argparse.ArgumentParser, text: str) -> None:
@@ -250,24 +264,28 @@ def add_epilog(parser: argparse.ArgumentParser, text: str) -> None:
 def add_posterior_options(parser: argparse.ArgumentParser) -> None:
     add_registry_choice(parser, "--method", posterior_method_names, listed_posterior_methods(),
                         "posterior method (conditional: a DiffEM conditional model)", default="mmps")
-    add_epilog(parser, "Each method's options are flags --METHOD-OPTION, generated from its options dataclass, e.g.\n"
-                       "--mmps-iterations 3, --mmps-solver cg, --dps-zeta 10 (unset: the value tuned for the prior).\n"
-                       f"`{program_name()} methods` lists every method with its options and their defaults.")
+    add_epilog(parser, "Each method's options are flags --METHOD-OPTION (above), generated from its options dataclass,\n"
+                       "e.g. --mmps-iterations 3, --mmps-solver cg, --dps-zeta 10 (unset: the value tuned for the prior).\n"
+                       f"`{program_name()} methods` lists every method with its options as JSON.")
+    add_option_groups(parser, "guidance", "register_posterior", "--method")
 
 
 @dataclass(frozen=True)
 class OptionOwner:
-    """Whose option a leftover flag is: the registry entry ``name`` chosen with ``choice`` (``--method``)."""
+    """Whose option a flag is: the registry entry ``name`` chosen with ``choice`` (``--method``); ``dest`` its
+    attribute once parsed."""
 
     choice: str
     name: str
+    dest: str
 
 
 def extension_options(args: argparse.Namespace, extra: Sequence[str]) -> None:
     """Set ``args.options`` (the chosen posterior method's ``Options``, for :data:`METHOD_OPTION_COMMANDS`)
-    and ``args.sampler_options`` (the chosen sampler's) from the flags the light parser left over."""
+    and ``args.sampler_options`` (the chosen sampler's) from their flags: those the light parser read from the
+    source (:func:`add_option_groups`), and those of classes registered at run time, which it left over."""
     from .guidance import POSTERIORS
-    from .options import add_option_arguments, flag_name, options_from_namespace
+    from .options import add_option_arguments, flag_name, option_dest, options_from_namespace
     from .posterior import posterior_options_from_args
     from .samplers import SAMPLERS
 
@@ -278,12 +296,12 @@ def extension_options(args: argparse.Namespace, extra: Sequence[str]) -> None:
     for choice, registry in tables:
         for name, cls in registry.items():
             add_option_arguments(parser, name, cls.Options)
-            owners.update({flag_name(name, f.name): OptionOwner(choice, name) for f in dataclasses.fields(cls.Options)})
-    given = parser.parse_args(list(extra))
-    for flag in (text.split("=")[0] for text in extra if text.startswith("--")):
-        owner = owners[flag]
+            owners.update({flag_name(name, f.name): OptionOwner(choice, name, option_dest(name, f.name))
+                           for f in dataclasses.fields(cls.Options)})
+    given = parser.parse_args(list(extra), namespace=argparse.Namespace(**vars(args)))  # keeps what was read
+    for flag, owner in owners.items():
         chosen = getattr(args, owner.choice[2:])
-        if owner.name != chosen:
+        if getattr(given, owner.dest, None) is not None and owner.name != chosen:
             raise UsageError(f"{flag} is not an option of {owner.choice} {chosen}")
     if args.command in METHOD_OPTION_COMMANDS:
         args.options = posterior_options_from_args(given, args.method)
@@ -302,15 +320,6 @@ def add_samplers(commands: Any) -> None:
                    "Every registered sampler: what it is, and its options with their flags and defaults.")
 
 
-def add_training_method_options(train: argparse.ArgumentParser) -> None:
-    """``--OPTION`` for every option of every EM method, generated from its ``Options`` as read from the source
-    (:func:`~diffem.discovery.registered_options`: no import), in one group a method."""
-    from .options import add_described_arguments
-
-    for method, described in registered_options("em/methods", "register_method").items():
-        if described:
-            group = train.add_argument_group(f"{method} options (with --method {method})")
-            add_described_arguments(group, "", described, required_flags=False, help_prefix="")
 
 
 def training_method_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -415,7 +424,8 @@ def add_train(commands: Any) -> None:
                                             "folder starts as its lap K (its info.lap) and continues with lap K+1")
     train.add_argument("--time-limit", type=positive_float, help="seconds; no lap is started that would overrun")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_training_method_options(train)
+    add_option_groups(train, "em/methods", "register_method", "--method", prefixed=False)
+    add_option_groups(train, "samplers", "register_sampler", "--sampler")
     train.add_argument("--keep-weights", type=positive_int,
                        help="keep the model weights of only the last N laps (metrics and pictures stay)")
     train.add_argument("--feature-net", help="a feature network folder for per-lap Fréchet distances")

@@ -2,10 +2,12 @@ r"""Registry names read from the source, without importing it (``--help`` must n
 
 A registered class is one class in one file, decorated (``@register_sampler``) and naming itself
 (``name = "ddpm"``, with an optional one-line ``summary = "..."``); a fixed list is a module-level
-tuple of strings (``PRECISIONS = ("fp32", "bf16")``). Both are found by parsing the files with :mod:`ast`, so a new class shows up in the
-CLI's help without an edit anywhere else; so are the options of a class's ``Options`` dataclass
-(:func:`registered_options`: the EM methods' flags of ``train``). ``tests/test_cli.py`` checks that
-what is read here is exactly what the imported registries hold.
+tuple of strings (``PRECISIONS = ("fp32", "bf16")``). Both are found by parsing the files with
+:mod:`ast`, so a new class shows up in the CLI's help without an edit anywhere else; so are the
+options of a class's ``Options`` dataclass (:func:`registered_options`: the flags of the EM
+methods, the posterior methods and the samplers in ``--help``), whose ``option(...)`` arguments
+are literals, or constants of their own file and f-strings of those. ``tests/test_cli.py`` checks
+that what is read here is exactly what the imported registries hold.
 """
 
 from __future__ import annotations
@@ -57,6 +59,41 @@ def registered_options(subpackage: str, decorator: str) -> dict[str, tuple[dict[
             for name, node, path in registered_classes(subpackage, decorator)}
 
 
+@lru_cache(maxsize=None)
+def module_constants(path: Path) -> dict[str, Any]:
+    """The module-level ``NAME = literal`` assignments of a source file (``DEFAULT_ZETA = 1.0``)."""
+    constants: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names = [t.id for t in targets if isinstance(t, ast.Name)]
+        if names and node.value is not None:
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            constants.update(dict.fromkeys(names, value))
+    return constants
+
+
+def _evaluated(node: ast.expr, constants: dict[str, Any]) -> Any:
+    """A literal, a module constant or an f-string of them (``f"... else {DEFAULT_ZETA}"``); ValueError otherwise."""
+    if isinstance(node, ast.Name):
+        if node.id not in constants:
+            raise ValueError(node.id)
+        return constants[node.id]
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for part in node.values:
+            if isinstance(part, ast.FormattedValue):
+                if part.conversion != -1 or part.format_spec is not None:
+                    raise ValueError("a formatted f-string field")
+                parts.append(str(_evaluated(part.value, constants)))
+            else:
+                parts.append(str(ast.literal_eval(part)))
+        return "".join(parts)
+    return ast.literal_eval(node)
+
+
 def _options_fields(node: ast.ClassDef) -> list[ast.AnnAssign]:
     for statement in node.body:
         if isinstance(statement, ast.ClassDef) and statement.name == "Options":
@@ -68,11 +105,13 @@ def _described_option(field: ast.AnnAssign, path: Path) -> dict[str, Any]:
     where = f"{path.name}: option {ast.unparse(field.target)}"
     if not (isinstance(field.value, ast.Call) and _called(field.value.func) == "option"):
         raise LookupError(f"{where} is not made with option(...)")
+    constants = module_constants(path)
     try:
-        given = dict(zip(OPTION_PARAMETERS, (ast.literal_eval(a) for a in field.value.args)))
-        given.update({k.arg: ast.literal_eval(k.value) for k in field.value.keywords if k.arg is not None})
+        given = dict(zip(OPTION_PARAMETERS, (_evaluated(a, constants) for a in field.value.args)))
+        given.update({k.arg: _evaluated(k.value, constants) for k in field.value.keywords if k.arg is not None})
     except ValueError:
-        raise LookupError(f"{where}: the arguments of option(...) must be literals, to be read without an import") from None
+        raise LookupError(f"{where}: the arguments of option(...) must be literals or the file's own constants, "
+                          "to be read without an import") from None
     kinds = [part.strip() for part in ast.unparse(field.annotation).strip("'\"").split("|")]
     choices = given.get("choices")
     return {"name": ast.unparse(field.target), "type": next(k for k in kinds if k != "None"), "optional": "None" in kinds,

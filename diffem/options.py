@@ -127,7 +127,8 @@ def flag_name(method: str, field: str) -> str:
     return (f"--{method}-{field}" if method else f"--{field}").replace("_", "-")
 
 
-def _dest(method: str, field: str) -> str:
+def option_dest(method: str, field: str) -> str:
+    """The attribute that :func:`add_described_arguments` parses ``field`` of ``method``'s options into."""
     return flag_name(method, field)[2:].replace("-", "_")
 
 
@@ -183,15 +184,23 @@ def add_described_arguments(parser: argparse.ArgumentParser | argparse._Argument
         default = (entry["unset"] or "unset") if entry["default"] is None else entry["default"]
         prefix = method if help_prefix is None else help_prefix
         text = (f"{prefix}: {entry['help']}" if prefix else entry["help"]).replace("%", "%%")  # argparse formats help
-        parser.add_argument(flag_name(method, entry["name"]), dest=_dest(method, entry["name"]), default=None,
+        parser.add_argument(flag_name(method, entry["name"]), dest=option_dest(method, entry["name"]), default=None,
                             type=_bounded(base, entry), choices=entry["choices"], required=must and required_flags,
-                            metavar=None if entry["choices"] or base is not str else entry["name"].upper(),
-                            help=text if must else f"{text} (default: {default})")
+                            metavar=None if entry["choices"] else entry["name"].upper() if base is str else base.__name__.upper(),
+                            help=f"{text} ({'; '.join(limits_words(entry, None if must else default))})")
+
+
+def limits_words(entry: Mapping[str, Any], default: Any) -> list[str]:
+    """``["from 0 to 8", "default: 1"]`` for an option's help: its bounds and its default, those it has."""
+    low, high = entry["min"], entry["max"]
+    bounds = [] if low is None and high is None else [f"at least {low}"] if high is None else \
+        [f"at most {high}"] if low is None else [f"from {low} to {high}"]
+    return bounds + ([] if default is None else [f"default: {default}"]) or ["required"]
 
 
 def options_from_namespace(args: argparse.Namespace, method: str, options_class: type) -> Any:
     """``options_class`` with the fields given on the command line, the defaults elsewhere."""
-    given = {f.name: getattr(args, _dest(method, f.name), None) for f in dataclasses.fields(options_class)}
+    given = {f.name: getattr(args, option_dest(method, f.name), None) for f in dataclasses.fields(options_class)}
     options = options_class(**{name: value for name, value in given.items() if value is not None})
     check_options(options)
     return options

@@ -7,12 +7,14 @@ its option's help, and each command says what it did (or refuses before the work
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -225,18 +227,29 @@ def test_help_lists_exactly_the_registered_names_and_shows_defaults() -> None:
 
 
 def test_options_read_from_the_source_are_the_imported_classes_options() -> None:
-    """``train --help`` builds the EM methods' flags from their ``Options`` read without an import."""
+    """``--help`` builds the flags of the EM methods, posterior methods and samplers from their ``Options``
+    read without an import, and lists every one of them."""
     from diffem.discovery import registered_options
     from diffem.em.methods import EM_METHODS
-    from diffem.options import describe_options
+    from diffem.guidance import POSTERIORS, SOLVERS
+    from diffem.options import describe_options, flag_name
     from diffem.samplers import SAMPLERS
 
     for subpackage, decorator, registry in (("em/methods", "register_method", EM_METHODS),
+                                            ("guidance", "register_posterior", POSTERIORS),
                                             ("samplers", "register_sampler", SAMPLERS)):
         read = registered_options(subpackage, decorator)
         assert sorted(read) == sorted(registry)
         for name, cls in registry.items():
             assert list(read[name]) == describe_options(cls.Options), f"{name}: the source and the class differ"
+    assert next(o for o in read_options("mmps") if o["name"] == "solver")["choices"] == list(SOLVERS)
+    assert "else 1.0" in read_options("dps")[0]["unset"]  # an f-string of the file's DEFAULT_ZETA
+    helps = {command: subcommands()[command].format_help() for command in ("restore", "eval", "sample", "train")}
+    for command, registry in (("restore", POSTERIORS), ("eval", POSTERIORS), ("restore", SAMPLERS),
+                              ("sample", SAMPLERS), ("train", SAMPLERS)):
+        for name, cls in registry.items():
+            for field in dataclasses.fields(cls.Options):
+                assert flag_name(name, field.name) in helps[command], f"{command} --help lacks {name}'s {field.name}"
     from diffem.app.catalog import METHODS as TITLES
     from diffem.discovery import registered_constants
 
@@ -245,6 +258,12 @@ def test_options_read_from_the_source_are_the_imported_classes_options() -> None
     train = subcommands()["train"].format_help()
     assert all(f"--{option['name'].replace('_', '-')}" in train
                for options in registered_options("em/methods", "register_method").values() for option in options)
+
+
+def read_options(method: str) -> tuple[dict[str, Any], ...]:
+    from diffem.discovery import registered_options
+
+    return registered_options("guidance", "register_posterior")[method]
 
 
 def test_an_em_method_option_goes_with_its_method_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
