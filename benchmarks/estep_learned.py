@@ -11,7 +11,8 @@ be measured, at equal cost per sampler (one denoiser call a step, MMPS adds its 
   of each held-out observation, which is what an E-step hands the next M-step.
 - ``--part fashion``: a Fashion prior, by default the shipped clean-data reference (``--prior``).
   MMPS (GMRES, k = 1, the E-step's) on the first ``--count`` 75 %-masked test images, ``--samples``
-  draws each: PSNR of their mean, coverage of the central 50 % / 90 % per-pixel intervals and the
+  draws each: PSNR of their mean, coverage of the central 50 % / 90 % per-pixel intervals (randomised
+  PIT, :func:`diffem.metrics.calibration`) and the
   spread-skill ratio (1 = calibrated; below 1: the draws are too alike). Then the Fréchet distance
   (``fashion-features``) of ``--prior-samples`` unconditional samples to the 10,000 test images.
 
@@ -146,10 +147,10 @@ def main() -> None:
         text = "\n".join([
             f"Prior: `{shown_path(args.prior)}`. MMPS (GMRES, k = 1) on the first "
             f"{args.count} Fashion-MNIST test images under 75 % random masks (`sigma_y = 0.01`, seed 0), {args.samples} "
-            "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals, to the grey "
-            "level (`diffem.metrics.calibration`; a calibrated "
-            f"posterior's {args.samples} draws cover about {(args.samples - 1) / (args.samples + 1) * 50:.0f} % / "
-            f"{(args.samples - 1) / (args.samples + 1) * 90:.0f} %), spread-skill ratio (1 = calibrated)."
+            "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals (randomised "
+            "PIT, ties within a grey level split: `diffem.metrics.calibration`; a calibrated posterior covers "
+            f"50 % / 90 %, and with {args.samples} draws one sure and wrong still covers 0 / "
+            f"{max(0.0, 1 - (args.samples + 1) * 0.05):.2f}), spread-skill ratio (1 = calibrated)."
             + (f" FD: `fashion-features`, {args.prior_samples} unconditional samples against the 10,000 test images "
                "(biased upwards by the small sample: compare rows)." if args.prior_samples else "")
             + PC_COST * ("pc" in args.samplers), "",

@@ -11,7 +11,7 @@ DPS's ``zeta`` is tuned per operator on *validation* observations (the train spl
 the race reads it back.
 
 Reported per method and budget: PSNR and SSIM of one sample and of the mean of the samples,
-coverage of the per-pixel central 50 % / 90 % intervals (to the grey level), CRPS (pixels in [0, 1]), spread-skill
+coverage of the per-pixel central 50 % / 90 % intervals (randomised PIT), CRPS (pixels in [0, 1]), spread-skill
 ratio, the normalised residual ``||y - A x|| / (sigma_y sqrt(m))`` and seconds per image.
 Output: a table section ``sampler_race`` in BENCHMARKS.md and ``docs/sampler_race.png`` (PSNR of
 the mean against cost, one panel per corruption).
@@ -207,9 +207,10 @@ def main() -> None:
                 f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
                 "`diffem-fashion-mask75` (masks, boxes) or `diffem-fashion-blur2` (blur). Budget = network evaluations "
                 "+ VJPs of one sampler run (DDPM; steps = the most that fit). PSNR/SSIM of one sample and of the mean; "
-                "coverage of the per-pixel central 50 %/90 % intervals, to the grey level (widened by half of one a side, "
-                "as rounding the samples to the 8-bit truth's 256 levels does; nominal 0.50/0.90, and with S samples "
-                "the empirical interval covers about (S-1)/(S+1) of that); CRPS on pixels in [0, 1]; spread-skill "
+                "coverage of the per-pixel central 50 %/90 % intervals by the randomised PIT (ties within a grey "
+                "level of the 8-bit truth split at random: `diffem.metrics.calibration`; 0.50/0.90 when calibrated, "
+                "whatever the number of samples S, and all S on one side of the truth still cover "
+                "max(0, 1 - (S + 1)(1 - p)/2): 0 / 0.75 with 4 samples); CRPS on pixels in [0, 1]; spread-skill "
                 "(1 = calibrated); residual = `||y - A x|| / (sigma_y sqrt(m))` (1 = fits y as the truth does). "
                 "Estimates clamped to the data range. Figure: `docs/sampler_race.png`.\n\n" + text)
         write_section("sampler_race", body, "python benchmarks/sampler_race.py " + " ".join(sys.argv[1:]))

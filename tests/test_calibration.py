@@ -1,18 +1,21 @@
 """Calibration metrics against distributions with known answers.
 
-Samples of the true per-pixel distribution must give coverage near the nominal level, a spread-skill
-ratio near 1, CRPS near its closed form ``(1 + 1/S) sigma / sqrt(pi)``, and a true sample's
-normalised residual near 1; over-confident samples must fail all of these. Tolerances are 4
-standard errors of each estimate (``n = B * pixels`` independent pixels).
+Samples of the true per-pixel distribution must give coverage near the nominal level (randomised PIT,
+with any number of samples), a spread-skill ratio near 1, CRPS near its closed form
+``(1 + 1/S) sigma / sqrt(pi)``, and a true sample's normalised residual near 1; over-confident
+samples must fail all of these. Tolerances are 4 standard errors of each estimate (``n = B * pixels``
+independent pixels).
 """
 
 from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
-from diffem.metrics import GREY_LEVEL, calibration, crps, interval_coverage, normalised_residual, spread_skill_ratio
+from diffem.metrics import (GREY_LEVEL, calibration, crps, interval_coverage, normalised_residual, spread_skill_ratio,
+                            within_interval)
 from diffem.operators import GaussianBlur, RandomMask
 
 S, B, PIXELS = 64, 32, (1, 8, 8)
@@ -28,13 +31,22 @@ def draws(scale: float, generator: torch.Generator) -> tuple[torch.Tensor, torch
 def test_samples_of_the_truth_are_calibrated(generator: torch.Generator) -> None:
     samples, truth = draws(1.0, generator)
     for level in (0.5, 0.9):
-        # the empirical interval of S samples covers a bit less than nominal on average: (S - 1)/(S + 1) * level
-        expected = level * (S - 1) / (S + 1)
-        tolerance = 4 * math.sqrt(level * (1 - level) / N) + 0.02
-        assert abs(float(interval_coverage(samples, truth, level).mean()) - expected) < tolerance
+        tolerance = 4 * math.sqrt(level * (1 - level) / N) + 0.01
+        assert abs(float(interval_coverage(samples, truth, level).mean()) - level) < tolerance
+        # the empirical interval of S samples covers less than nominal on average: (S - 1)/(S + 1) * level
+        empirical = float(within_interval(samples, truth, level).double().mean())
+        assert abs(empirical - level * (S - 1) / (S + 1)) < tolerance + 0.01
     expected_crps = (1 + 1 / S) / math.sqrt(math.pi)
     assert abs(float(crps(samples, truth).mean()) - expected_crps) < 4 * 0.43 / math.sqrt(N)
     assert abs(spread_skill_ratio(samples, truth) - 1) < 4 / math.sqrt(N) + 0.02
+
+
+def test_coverage_is_nominal_with_few_samples(generator: torch.Generator) -> None:
+    # the randomised PIT needs no (S - 1)/(S + 1) correction: 4 samples of the truth's law cover 50 % and 90 %
+    truth = torch.randn(4096, generator=generator, dtype=torch.float64)
+    samples = torch.randn(4, 4096, generator=generator, dtype=torch.float64)
+    for level in (0.5, 0.9):
+        assert abs(float(interval_coverage(samples[:, :, None], truth[:, None], level, 0.0).mean()) - level) < 0.03
 
 
 def test_over_confident_samples_are_not(generator: torch.Generator) -> None:
@@ -46,19 +58,20 @@ def test_over_confident_samples_are_not(generator: torch.Generator) -> None:
     assert report["crps"] > calibrated["crps"]
 
 
-def test_coverage_is_judged_at_the_grey_level_of_8_bit_truth(generator: torch.Generator) -> None:
-    # a posterior that is sure of each pixel to a fifth of a grey level, its draws all off the 8-bit truth
+def test_coverage_splits_ties_at_the_grey_level_of_8_bit_truth(generator: torch.Generator) -> None:
+    # a posterior sure of each pixel to a fifth of a grey level, its draws all off the 8-bit truth
     truth = torch.randint(0, 256, (B, *PIXELS), generator=generator).double() / 255
     sure = truth + GREY_LEVEL * (0.2 + 0.05 * torch.rand(S, B, *PIXELS, generator=generator, dtype=torch.float64))
-    assert float(interval_coverage(sure, truth, 0.9).mean()) == 0  # no pixel's interval holds its truth exactly
-    assert calibration(sure, truth)["coverage_90"] == 1  # every draw rounds to the truth's grey level
-    # a grey level's slack does not rescue a posterior that is wrong by more than one
+    assert float(within_interval(sure, truth, 0.9).double().mean()) == 0  # no empirical interval holds its truth
+    for level in (0.5, 0.9):  # sure and right: as a calibrated posterior
+        assert calibration(sure, truth)[f"coverage_{round(level * 100)}"] == pytest.approx(level)
+    # sure and wrong by more than a grey level: nothing
     wrong = truth + GREY_LEVEL * (1.5 + torch.rand(S, B, *PIXELS, generator=generator, dtype=torch.float64))
     assert calibration(wrong, truth)["coverage_90"] == 0
-    # nor does it move the coverage of a continuous posterior at the scale of a pixel's spread
+    # the resolution does not move a continuous posterior's coverage at the scale of a pixel's spread
     samples, continuous = draws(1.0, generator)
-    shift = calibration(samples, continuous)["coverage_90"] - float(interval_coverage(samples, continuous, 0.9).mean())
-    assert 0 <= shift < 0.01
+    shift = calibration(samples, continuous)["coverage_90"] - float(interval_coverage(samples, continuous, 0.9, 0.0).mean())
+    assert abs(shift) < 0.01
 
 
 def test_crps_matches_the_pairwise_definition(generator: torch.Generator) -> None:

@@ -117,7 +117,7 @@ def test_a_summary_knows_when_it_cannot_show_uncertainty(tmp_path: Path) -> None
     assert 0.5 < one.figures["residual"] < 1.5  # the clean image fits y to within its noise
     far = summarise(bundle, observation, torch.cat([exact + 0.1, exact - 0.1]), 1.0, 10)
     assert far.spread is not None and far.figures["residual"] > 5 and far.figures["psnr_mean"] > 40
-    assert far.figures["coverage_90"] == 1.0 and "central 50 % / 90 % range" in far.markdown()  # +-0.1 brackets x
+    assert far.figures["coverage_90"] == 1.0 and "central 50 % / 90 % range" in far.markdown()  # +-0.1 bracket x: its PIT lies in [1/3, 2/3]
 
 
 def entry(name: str, info: dict, kind: str = "unconditional", operators: list[str] | None = None) -> PriorEntry:

@@ -3,8 +3,8 @@ r"""The summary of a restoration, shared by the app and the CLI.
 From posterior samples ``x^(1..S)`` of one observation: the mean (the restoration), the per-pixel
 standard deviation (where the posterior is unsure; it needs ``S >= 2``), PSNR/SSIM against the
 clean image when it is known, with the calibration of the samples (coverage of their central
-50 % / 90 % intervals at the 8-bit image's grey level, CRPS, spread-skill ratio:
-:func:`diffem.metrics.calibration`), and always
+50 % / 90 % intervals by the randomised PIT, ties within the 8-bit image's grey level split; CRPS;
+spread-skill ratio: :func:`diffem.metrics.calibration`), and always
 the normalised residual
 ``||y - A x|| / (sigma_y sqrt(m))`` averaged over samples (``m`` observed values): near 1 when a
 sample explains the observation as well as its noise allows, far above 1 when it ignores ``y``.
@@ -44,12 +44,9 @@ class RestorationSummary:
                          f"(the observation as it is: {number(figures['psnr_observation'])} dB)")
             lines.append(f"PSNR of single samples: {number(figures['psnr_single'])} dB on average")
             if "coverage_90" in figures:
-                # S samples of a calibrated posterior span about (S - 1) / (S + 1) of a central interval's mass
-                span = (figures["samples"] - 1) / (figures["samples"] + 1)
-                lines.append(f"Calibration: the clean pixel lies inside the samples' central 50 % / 90 % range "
-                             f"(to the grey level) {figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time "
-                             f"(a calibrated posterior's {figures['samples']} samples: about {0.5 * span:.0%} / "
-                             f"{0.9 * span:.0%}); CRPS {figures['crps']:.3f}, spread/error "
+                lines.append(f"Calibration: the clean pixel's rank among the samples falls in their central 50 % / 90 % "
+                             f"range {figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time (calibrated: "
+                             f"50 % / 90 %; ties within a grey level split); CRPS {figures['crps']:.3f}, spread/error "
                              f"{figures['spread_skill']:.2f} (ideal 1)")
         elif figures.get("observed"):
             lines.append("The clean image is unknown (an observation was uploaded): no PSNR/SSIM.")
