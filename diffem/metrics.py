@@ -20,12 +20,14 @@ Calibration of ``S`` posterior samples ``x^(1..S)`` of each image against its cl
   ``b`` samples below ``x - r/2`` and ``t`` within ``r/2`` of it (``r`` the data's resolution: every
   image diffem reads is 8-bit, ``r = 1/255``), the truth's probability integral transform is uniform on
   ``[b / (S + 1), (b + t + 1) / (S + 1)]``; the coverage is the share of that range inside
-  ``[(1 - p)/2, (1 + p)/2]``, averaged over pixels. A calibrated posterior covers ``p`` with any ``S``
-  (the samples' empirical interval covers only ``(S - 1)/(S + 1)`` of ``p``), and so does a posterior
-  sure of a pixel and right (every draw in the truth's grey level, such as the clamped black background,
-  which the empirical interval of continuous draws misses by less than a grey level); one sure and wrong
-  covers nothing, given ``S >= (1 + p)/(1 - p)`` samples (3 at 50 %, 19 at 90 %: fewer cannot resolve the
-  interval's ends: all draws on one side of the truth still cover ``1 - (S + 1)(1 - p)/2``, 0.75 at 90 % with 4);
+  ``[(1 - p)/2, (1 + p)/2]``, averaged over the *informative* pixels: those with a sample more than
+  ``r/2`` off the truth (``coverage_pixels``: their share). A pixel whose every sample ties with the truth
+  (sure and right, such as the clamped black background) has a uniform PIT whatever the posterior, and
+  calibration makes truth and samples exchangeable, so leaving such pixels out keeps a calibrated
+  posterior's coverage at ``p``, with any ``S`` (the samples' empirical interval covers only
+  ``(S - 1)/(S + 1)`` of ``p``, and misses a sure and right pixel by less than a grey level). A sure and
+  wrong pixel covers nothing, given ``S >= (1 + p)/(1 - p)`` samples (3 at 50 %, 19 at 90 %: with fewer,
+  all samples on one side of the truth still cover ``1 - (S + 1)(1 - p)/2``, 0.75 at 90 % with 4);
 - empirical CRPS: ``mean_i |x^(i) - x| - (1 / 2 S^2) sum_{i,j} |x^(i) - x^(j)|``, lower is better
   (for samples of the true distribution its expectation is ``(1 + 1/S) sigma / sqrt(pi)`` for a Gaussian);
 - spread-skill ratio: ``sqrt((S + 1) / S) * sqrt(mean var) / RMSE(mean)``, the unbiased sample
@@ -80,19 +82,35 @@ def pit_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float
     """Per pixel: the probability that the truth's randomised PIT among ``samples`` ``(S, B, ...)`` lies in the
     central ``level`` interval, ties within ``resolution / 2`` split at random (the module's docstring)."""
     check_level(level)
-    if resolution < 0:
-        raise ValueError(f"the data's resolution cannot be negative, got {resolution}")
+    below, tied = ranked_against(samples, truth, resolution)
     count = samples.shape[0]
-    below = (samples < truth - resolution / 2).sum(dim=0).to(samples.dtype)
-    tied = ((samples - truth).abs() <= resolution / 2).sum(dim=0).to(samples.dtype)
     low, high = below / (count + 1), (below + tied + 1) / (count + 1)
     inside = torch.minimum(high, torch.tensor((1 + level) / 2)) - torch.maximum(low, torch.tensor((1 - level) / 2))
     return inside.clamp_min(0) / (high - low)
 
 
+def ranked_against(samples: Tensor, truth: Tensor, resolution: float) -> tuple[Tensor, Tensor]:
+    """Per pixel: how many samples lie below the truth by more than ``resolution / 2``, and how many within it."""
+    if resolution < 0:
+        raise ValueError(f"the data's resolution cannot be negative, got {resolution}")
+    below = (samples < truth - resolution / 2).sum(dim=0).to(samples.dtype)
+    tied = ((samples - truth).abs() <= resolution / 2).sum(dim=0).to(samples.dtype)
+    return below, tied
+
+
+def informative_pixels(samples: Tensor, truth: Tensor, resolution: float = GREY_LEVEL) -> Tensor:
+    """Per pixel: does it tell anything of calibration, i.e. is some sample off the truth by more than
+    ``resolution / 2``? (Where every sample ties with the truth, its PIT is uniform whatever the posterior.)"""
+    return ranked_against(samples, truth, resolution)[1] < samples.shape[0]
+
+
 def interval_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float = GREY_LEVEL) -> Tensor:
-    """Per-image coverage of the central ``level`` interval by the randomised PIT (:func:`pit_coverage`)."""
-    return pit_coverage(samples, truth, level, resolution).flatten(1).mean(dim=1)
+    """Per-image coverage of the central ``level`` interval by the randomised PIT over its informative pixels
+    (:func:`pit_coverage`, :func:`informative_pixels`); ``level`` for an image with none."""
+    covered = pit_coverage(samples, truth, level, resolution).flatten(1)
+    counted = informative_pixels(samples, truth, resolution).flatten(1).to(covered.dtype)
+    share = (covered * counted).sum(dim=1) / counted.sum(dim=1).clamp_min(1)
+    return torch.where(counted.sum(dim=1) > 0, share, torch.full_like(share, level))
 
 
 def check_level(level: float) -> None:
@@ -134,12 +152,21 @@ def normalised_residual(x: Tensor, y: Tensor, operator: "LinearOperator") -> Ten
 def calibration(samples: Tensor, truth: Tensor, resolution: float = GREY_LEVEL) -> dict[str, float]:
     """Coverage of the central 50 % and 90 % intervals (randomised PIT, ties at the 8-bit truth's resolution),
     CRPS and the spread-skill ratio of a set of pixel samples in [0, 1]."""
+    counted = informative_pixels(samples, truth, resolution)
     return {
-        "coverage_50": float(interval_coverage(samples, truth, 0.5, resolution).mean()),
-        "coverage_90": float(interval_coverage(samples, truth, 0.9, resolution).mean()),
+        "coverage_50": pooled_coverage(samples, truth, 0.5, resolution, counted),
+        "coverage_90": pooled_coverage(samples, truth, 0.9, resolution, counted),
+        "coverage_pixels": float(counted.to(samples.dtype).mean()),
         "crps": float(crps(samples, truth).mean()),
         "spread_skill": spread_skill_ratio(samples, truth),
     }
+
+
+def pooled_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float, counted: Tensor) -> float:
+    """Coverage by the randomised PIT over the ``counted`` pixels of every image (``level`` when there are none)."""
+    if not bool(counted.any()):
+        return level
+    return float(pit_coverage(samples, truth, level, resolution)[counted].mean())
 
 
 class FlattenFeatures(nn.Module):

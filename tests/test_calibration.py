@@ -68,10 +68,31 @@ def test_coverage_splits_ties_at_the_grey_level_of_8_bit_truth(generator: torch.
     # sure and wrong by more than a grey level: nothing
     wrong = truth + GREY_LEVEL * (1.5 + torch.rand(S, B, *PIXELS, generator=generator, dtype=torch.float64))
     assert calibration(wrong, truth)["coverage_90"] == 0
+    assert calibration(sure, truth)["coverage_pixels"] == 0 and calibration(wrong, truth)["coverage_pixels"] == 1
     # the resolution does not move a continuous posterior's coverage at the scale of a pixel's spread
     samples, continuous = draws(1.0, generator)
     shift = calibration(samples, continuous)["coverage_90"] - float(interval_coverage(samples, continuous, 0.9, 0.0).mean())
     assert abs(shift) < 0.01
+
+
+def eight_bit_draws(shape: tuple[int, ...], black: float, generator: torch.Generator) -> torch.Tensor:
+    """8-bit pixels that are black (exactly 0) with probability ``black``, else a uniform grey level."""
+    levels = torch.randint(1, 256, shape, generator=generator).double() / 255
+    return torch.where(torch.rand(shape, generator=generator, dtype=torch.float64) < black, 0.0, levels)
+
+
+def test_a_calibrated_posterior_with_atoms_covers_the_nominal_level(generator: torch.Generator) -> None:
+    # truth and samples from one law with an atom at black (the background): the pixels where all of them
+    # are black are left out, and what is left is still calibrated
+    pixels = (4096,)
+    truth, samples = eight_bit_draws(pixels, 0.7, generator), eight_bit_draws((4, *pixels), 0.7, generator)
+    report = calibration(samples[:, None], truth[None])
+    assert abs(report["coverage_pixels"] - (1 - 0.7**5)) < 0.03  # all five black: 0.7^5 of the pixels
+    for level in (0.5, 0.9):
+        assert abs(report[f"coverage_{round(level * 100)}"] - level) < 0.03
+    # a posterior too sure of black is not: it misses the pixels that are not
+    sure = eight_bit_draws((4, *pixels), 0.97, generator)
+    assert calibration(sure[:, None], truth[None])["coverage_50"] < 0.35
 
 
 def test_crps_matches_the_pairwise_definition(generator: torch.Generator) -> None:

@@ -3,7 +3,7 @@ r"""The summary of a restoration, shared by the app and the CLI.
 From posterior samples ``x^(1..S)`` of one observation: the mean (the restoration), the per-pixel
 standard deviation (where the posterior is unsure; it needs ``S >= 2``), PSNR/SSIM against the
 clean image when it is known, with the calibration of the samples (coverage of their central
-50 % / 90 % intervals by the randomised PIT, ties within the 8-bit image's grey level split; CRPS;
+50 % / 90 % intervals by the randomised PIT, over the pixels where a sample is off the 8-bit truth; CRPS;
 spread-skill ratio: :func:`diffem.metrics.calibration`), and always
 the normalised residual
 ``||y - A x|| / (sigma_y sqrt(m))`` averaged over samples (``m`` observed values): near 1 when a
@@ -46,7 +46,8 @@ class RestorationSummary:
             if "coverage_90" in figures:
                 lines.append(f"Calibration: the clean pixel's rank among the samples falls in their central 50 % / 90 % "
                              f"range {figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time (calibrated: "
-                             f"50 % / 90 %; ties within a grey level split); CRPS {figures['crps']:.3f}, spread/error "
+                             f"50 % / 90 %; over the {figures['coverage_pixels']:.0%} of pixels where a sample is off by "
+                             f"more than half a grey level); CRPS {figures['crps']:.3f}, spread/error "
                              f"{figures['spread_skill']:.2f} (ideal 1)")
         elif figures.get("observed"):
             lines.append("The clean image is unknown (an observation was uploaded): no PSNR/SSIM.")
