@@ -85,7 +85,7 @@ def pit_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float
     below, tied = ranked_against(samples, truth, resolution)
     count = samples.shape[0]
     low, high = below / (count + 1), (below + tied + 1) / (count + 1)
-    inside = torch.minimum(high, torch.tensor((1 + level) / 2)) - torch.maximum(low, torch.tensor((1 - level) / 2))
+    inside = high.clamp_max((1 + level) / 2) - low.clamp_min((1 - level) / 2)
     return inside.clamp_min(0) / (high - low)
 
 
