@@ -338,7 +338,8 @@ def lane_note(lane: Lane, summary: RestorationSummary | None) -> str:
     if "psnr_mean" in figures:
         parts.append(f"PSNR of the mean {number(figures['psnr_mean'])} dB, SSIM {number(figures['ssim_mean'], 3)}")
     if "coverage_90" in figures:
-        parts.append(f"90 % interval coverage {figures['coverage_90']:.0%} (calibrated: 90 %)")
+        parts.append(f"50 % / 90 % interval coverage {figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} "
+                     "(calibrated: 50 % / 90 %)")
     parts.append(f"residual {number(figures['residual'])}")
     return f"{head}: " + "; ".join(parts)
 

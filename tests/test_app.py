@@ -290,7 +290,7 @@ def test_an_equal_cost_race_gives_cheaper_methods_more_steps_and_says_what_each_
     notes = frames[-1][6:]
     assert "5 steps, 6 network calls + 6 VJPs a sample" in notes[0]  # MMPS k = 1: a call and a VJP a step, final too
     assert "12 steps, 13 network calls + 0 VJPs a sample" in notes[1]
-    assert "90 % interval coverage" in notes[0]
+    assert "50 % / 90 % interval coverage" in notes[0]
 
 
 @pytest.mark.parametrize("method", ["pigdm", "ddnm", "diffpir", "daps", "dps"])
