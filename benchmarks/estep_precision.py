@@ -37,7 +37,7 @@ from diffem.data.observations import make_observation_set  # noqa: E402
 from diffem.data.sources import load_clean_data  # noqa: E402
 from diffem.denoisers import AutocastDenoiser  # noqa: E402
 from diffem.guidance import MMPSDenoiser  # noqa: E402
-from diffem.metrics import calibration, informative_pixels, pit_coverage, psnr, within_interval  # noqa: E402
+from diffem.metrics import calibration, pit_ranges, psnr, share_inside, within_interval  # noqa: E402
 from diffem.operators import parse_corruption  # noqa: E402
 from diffem.rng import make_generator  # noqa: E402
 from diffem.samplers import make_sampler  # noqa: E402
@@ -91,8 +91,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for precision in PRECISIONS:
         figures = calibration(pixels[precision], truth)
-        covered = pit_coverage(pixels[precision], truth, 0.9)
-        counted = informative_pixels(pixels[precision], truth)
+        low, high, counted = pit_ranges(pixels[precision], truth)
+        covered = share_inside(low, high, 0.9)
         exact = within_interval(pixels[precision], truth, 0.9).float()  # the samples' own interval, no resolution
         mean_psnr = float(psnr(pixels[precision].mean(dim=0), truth).mean())
         draw_shift = float((pixels[precision] - pixels["fp32"]).pow(2).mean().sqrt() / spread)

@@ -320,8 +320,6 @@ def add_samplers(commands: Any) -> None:
                    "Every registered sampler: what it is, and its options with their flags and defaults.")
 
 
-
-
 def training_method_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options given on the command line of every EM method (:class:`~diffem.em.config.EMConfig` refuses
     those that are not the chosen method's, naming their flag)."""

@@ -128,13 +128,10 @@ def registered_names(subpackage: str, decorator: str) -> tuple[str, ...]:
 def listed_names(module: str, constant: str) -> tuple[str, ...]:
     """The strings of the tuple (or the keys of the dict) ``constant`` of ``diffem/<module>.py``
     (``em/config``), in their order."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id == constant for t in targets) and node.value is not None:
-            value = ast.literal_eval(node.value)
-            return tuple(str(v) for v in value)
-    raise LookupError(f"diffem/{module}.py defines no {constant}")
+    constants = module_constants(PACKAGE / f"{module}.py")
+    if constant not in constants:
+        raise LookupError(f"diffem/{module}.py defines no {constant} (as a literal)")
+    return tuple(str(v) for v in constants[constant])
 
 
 def _called(decorator: ast.expr) -> str | None:

@@ -78,39 +78,38 @@ def within_interval(samples: Tensor, truth: Tensor, level: float, resolution: fl
     return (truth >= low - resolution / 2) & (truth <= high + resolution / 2)
 
 
-def pit_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float = GREY_LEVEL) -> Tensor:
-    """Per pixel: the probability that the truth's randomised PIT among ``samples`` ``(S, B, ...)`` lies in the
-    central ``level`` interval, ties within ``resolution / 2`` split at random (the module's docstring)."""
-    check_level(level)
-    below, tied = ranked_against(samples, truth, resolution)
+def pit_ranges(samples: Tensor, truth: Tensor, resolution: float = GREY_LEVEL) -> tuple[Tensor, Tensor, Tensor]:
+    """Per pixel of ``samples`` ``(S, B, ...)`` against ``truth`` ``(B, ...)``: the range ``[low, high]`` on which the
+    truth's randomised PIT is uniform, ties within ``resolution / 2`` split (the module's docstring), and whether the
+    pixel is informative: some sample off the truth by more than that (where every sample ties, the PIT is uniform
+    whatever the posterior)."""
+    if resolution < 0:
+        raise ValueError(f"the data's resolution cannot be negative, got {resolution}")
     count = samples.shape[0]
-    low, high = below / (count + 1), (below + tied + 1) / (count + 1)
+    below = (samples < truth - resolution / 2).sum(dim=0).to(samples.dtype)
+    tied = ((samples - truth).abs() <= resolution / 2).sum(dim=0).to(samples.dtype)
+    return below / (count + 1), (below + tied + 1) / (count + 1), tied < count
+
+
+def share_inside(low: Tensor, high: Tensor, level: float) -> Tensor:
+    """Per pixel: the share of the PIT's range ``[low, high]`` inside the central ``level`` interval."""
+    check_level(level)
     inside = high.clamp_max((1 + level) / 2) - low.clamp_min((1 - level) / 2)
     return inside.clamp_min(0) / (high - low)
 
 
-def ranked_against(samples: Tensor, truth: Tensor, resolution: float) -> tuple[Tensor, Tensor]:
-    """Per pixel: how many samples lie below the truth by more than ``resolution / 2``, and how many within it."""
-    if resolution < 0:
-        raise ValueError(f"the data's resolution cannot be negative, got {resolution}")
-    below = (samples < truth - resolution / 2).sum(dim=0).to(samples.dtype)
-    tied = ((samples - truth).abs() <= resolution / 2).sum(dim=0).to(samples.dtype)
-    return below, tied
-
-
-def informative_pixels(samples: Tensor, truth: Tensor, resolution: float = GREY_LEVEL) -> Tensor:
-    """Per pixel: does it tell anything of calibration, i.e. is some sample off the truth by more than
-    ``resolution / 2``? (Where every sample ties with the truth, its PIT is uniform whatever the posterior.)"""
-    return ranked_against(samples, truth, resolution)[1] < samples.shape[0]
-
-
 def interval_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float = GREY_LEVEL) -> Tensor:
     """Per-image coverage of the central ``level`` interval by the randomised PIT over its informative pixels
-    (:func:`pit_coverage`, :func:`informative_pixels`); ``level`` for an image with none."""
-    covered = pit_coverage(samples, truth, level, resolution).flatten(1)
-    counted = informative_pixels(samples, truth, resolution).flatten(1).to(covered.dtype)
-    share = (covered * counted).sum(dim=1) / counted.sum(dim=1).clamp_min(1)
-    return torch.where(counted.sum(dim=1) > 0, share, torch.full_like(share, level))
+    (:func:`pit_ranges`); ``level`` for an image with none."""
+    return coverage_by_row(*(part.flatten(1) for part in pit_ranges(samples, truth, resolution)), level)
+
+
+def coverage_by_row(low: Tensor, high: Tensor, counted: Tensor, level: float) -> Tensor:
+    """Per row of ``(R, N)`` PIT ranges (:func:`pit_ranges`): the coverage over its ``counted`` pixels,
+    ``level`` for a row with none."""
+    weights = counted.to(low.dtype)
+    share = (share_inside(low, high, level) * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1)
+    return torch.where(weights.sum(dim=1) > 0, share, torch.full_like(share, level))
 
 
 def check_level(level: float) -> None:
@@ -152,21 +151,14 @@ def normalised_residual(x: Tensor, y: Tensor, operator: "LinearOperator") -> Ten
 def calibration(samples: Tensor, truth: Tensor, resolution: float = GREY_LEVEL) -> dict[str, float]:
     """Coverage of the central 50 % and 90 % intervals (randomised PIT, ties at the 8-bit truth's resolution),
     CRPS and the spread-skill ratio of a set of pixel samples in [0, 1]."""
-    counted = informative_pixels(samples, truth, resolution)
+    low, high, counted = (part.reshape(1, -1) for part in pit_ranges(samples, truth, resolution))  # pooled: one row
     return {
-        "coverage_50": pooled_coverage(samples, truth, 0.5, resolution, counted),
-        "coverage_90": pooled_coverage(samples, truth, 0.9, resolution, counted),
+        "coverage_50": float(coverage_by_row(low, high, counted, 0.5)),
+        "coverage_90": float(coverage_by_row(low, high, counted, 0.9)),
         "coverage_pixels": float(counted.to(samples.dtype).mean()),
         "crps": float(crps(samples, truth).mean()),
         "spread_skill": spread_skill_ratio(samples, truth),
     }
-
-
-def pooled_coverage(samples: Tensor, truth: Tensor, level: float, resolution: float, counted: Tensor) -> float:
-    """Coverage by the randomised PIT over the ``counted`` pixels of every image (``level`` when there are none)."""
-    if not bool(counted.any()):
-        return level
-    return float(pit_coverage(samples, truth, level, resolution)[counted].mean())
 
 
 class FlattenFeatures(nn.Module):

@@ -193,9 +193,16 @@ def add_described_arguments(parser: argparse.ArgumentParser | argparse._Argument
 def limits_words(entry: Mapping[str, Any], default: Any) -> list[str]:
     """``["from 0 to 8", "default: 1"]`` for an option's help: its bounds and its default, those it has."""
     low, high = entry["min"], entry["max"]
-    bounds = [] if low is None and high is None else [f"at least {low}"] if high is None else \
-        [f"at most {high}"] if low is None else [f"from {low} to {high}"]
-    return bounds + ([] if default is None else [f"default: {default}"]) or ["required"]
+    words = []
+    if low is not None and high is not None:
+        words.append(f"from {low} to {high}")
+    elif low is not None:
+        words.append(f"at least {low}")
+    elif high is not None:
+        words.append(f"at most {high}")
+    if default is not None:
+        words.append(f"default: {default}")
+    return words or ["required"]
 
 
 def options_from_namespace(args: argparse.Namespace, method: str, options_class: type) -> Any:
