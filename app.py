@@ -33,21 +33,22 @@ import numpy as np
 import torch
 
 from diffem.app.controls import IMPORT_OPTIONS, LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, SAMPLER_OPTIONS, \
-    TRAINING_OPTIONS, ObservationValues, chosen_import_settings, chosen_level, chosen_options, chosen_sampler_options, \
-    chosen_training_options, method_option_values, observation_controls, sampler_option_values
+    TRAINING_OPTIONS, ObservationValues, chosen_import_settings, chosen_options, chosen_sampler_options, \
+    method_option_values, observation_controls, sampler_option_values
 from diffem.app.compute import computed
 from diffem.app.catalog import best_learned_prior, describe, operator_title, shape_words, starting_point
-from diffem.app.inputs import InputError, check_choice, check_float, check_int, mask_from_layers, painted_pixels, \
-    picture_from_array, read_picture
-from diffem.app.observation import Observation, corruption_operator, observation_picture, observe_picture, \
-    take_corrupted_picture, take_observed_picture
+from diffem.app.inputs import InputError, check_choice, check_int, painted_pixels, read_picture
+from diffem.app.observation import Observation, observation_picture
+from diffem.app.request import chosen_picture, editor_background, editor_layers, requested_observation
 from diffem.app.pictures import enlarge, samples_mean_spread, strip
-from diffem.app.stream import Lane, race, release_memory, sampler_frames, throttled
-from diffem.app.summary import RestorationSummary, number, summarise
+from diffem.app.stream import Lane, lane_note, race, release_memory, sampler_frames, throttled
+from diffem.app.summary import RestorationSummary, summarise
+from diffem.app.training import FORM_FIELDS, IMPORTED_DATA, LAP_COLUMNS, NUMBER_TITLES, PLOTS, REQUEST_DEFAULTS, \
+    TRAINING_FIELDS, import_words, job_request, lap_plot_frame, lap_table, training_form, training_settings
 from diffem.imaging import tensor_to_image
 from diffem.imports.upload import MAX_UPLOAD_BYTES
 from diffem.backbones.unet import UNET_PRESETS
-from diffem.jobs import JOB_METHODS, LIMITS as JOB_LIMITS, JobManager, JobRequest
+from diffem.jobs import JOB_METHODS, JobManager
 from diffem.operators import OPERATORS
 from diffem.posterior import describe_posterior_methods, method_cost, steps_for_budget
 from diffem.registry import PriorRegistry
@@ -146,50 +147,11 @@ def readable_file(path: str, what: str) -> str:
     return path
 
 
-def chosen_picture(image: str | None, event_shape: Sequence[int]) -> torch.Tensor:
-    if not image:
-        raise InputError("Upload an image or pick an example first.")
-    return read_picture(readable_file(image, "the image"), event_shape)
-
-
-def editor_layers(editor: dict[str, Any] | None) -> list[Any]:
-    return list((editor or {}).get("layers") or [])
-
-
-def editor_background(editor: dict[str, Any] | None) -> np.ndarray | None:
-    background = (editor or {}).get("background")
-    return None if background is None or np.asarray(background).size == 0 else np.asarray(background)
-
-
 def make_observation(prior: str, *controls: Any) -> Observation:
-    """The observation of the chosen picture at the prior's resolution; ``controls`` are the observation
-    controls (:class:`ObservationValues`).
-
-    With corruption ``user-mask`` and a mask file, the image file is taken as an already corrupted
-    observation whose mask's white pixels are observed (as ``restore --mask`` takes it); without a
-    mask file and without an image file, the mask editor's background is taken as the observation
-    (its painted pixels missing). The clean image is then unknown.
-    """
-    values = ObservationValues.unpack(controls)
-    image, corruption = values.picture, values.corruption
+    """The observation the observation controls (:class:`ObservationValues`) describe, at the prior's resolution
+    (:func:`~diffem.app.request.requested_observation`); only uploads and examples are read."""
     entry = REGISTRY.entry(check_choice(prior, REGISTRY.names(), "prior"))
-    check_choice(corruption, entry.operators, "corruption for this prior")
-    sigma_y = check_float(values.sigma_y, 1e-4, 1.0, "Noise sigma")
-    seed = check_int(values.seed, 0, 2**31 - 1, "Seed")
-    level = chosen_level(corruption, values.levels)
-    bundle = REGISTRY.bundle(prior)
-    if corruption == "user-mask" and values.mask_file:
-        if not image:
-            raise InputError("Upload the observed image too: the mask file says which of its pixels are observed")
-        return take_observed_picture(bundle, readable_file(image, "the image"),
-                                     readable_file(values.mask_file, "the mask"), sigma_y)
-    editor = values.editor
-    mask = mask_from_layers(editor_layers(editor), entry.event_shape[-1]) if corruption == "user-mask" else None
-    operator = corruption_operator(corruption, level, sigma_y, mask)
-    background = editor_background(editor)
-    if corruption == "user-mask" and not image and background is not None:
-        return take_corrupted_picture(bundle, picture_from_array(background, entry.event_shape), operator)
-    return observe_picture(bundle, chosen_picture(image, entry.event_shape), operator, seed)
+    return requested_observation(entry, REGISTRY.bundle(prior), ObservationValues.unpack(controls), readable_file)
 
 
 def observation_views(prior: str, observation: Observation) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -228,7 +190,7 @@ def canvas(prior: str | None, image: str | None) -> dict[str, Any] | None:
     if not image or prior not in REGISTRY.entries:
         return None
     try:
-        shown = enlarge(chosen_picture(image, REGISTRY.entry(prior).event_shape))
+        shown = enlarge(chosen_picture(image, REGISTRY.entry(prior).event_shape, readable_file))
     except InputError:
         return None
     return {"background": shown, "layers": [], "composite": shown}
@@ -326,24 +288,6 @@ def default_lanes() -> list[str]:
     return ([c for c in wanted if c in choices] + [""] * LANES)[:LANES]
 
 
-def lane_note(lane: Lane, summary: RestorationSummary | None) -> str:
-    head = f"**{lane.method}** · {lane.prior}"
-    if lane.latest is None:
-        return head
-    if summary is None:
-        return f"{head}: {lane.latest.status()}"
-    figures = summary.figures
-    cost = method_cost(lane.method, lane.options, lane.steps)
-    parts = [f"{lane.steps} steps, {cost.network} network calls + {cost.vjps} VJPs a sample, {figures['seconds']:.2f} s"]
-    if "psnr_mean" in figures:
-        parts.append(f"PSNR of the mean {number(figures['psnr_mean'])} dB, SSIM {number(figures['ssim_mean'], 3)}")
-    if "coverage_90" in figures:
-        parts.append(f"50 % / 90 % interval coverage {figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} "
-                     "(calibrated: 50 % / 90 %)")
-    parts.append(f"residual {number(figures['residual'])}")
-    return f"{head}: " + "; ".join(parts)
-
-
 @gpu(GPU_SECONDS["compare"])
 @computed
 @page_errors
@@ -413,55 +357,15 @@ def check_password(password: str | None) -> None:
         raise gr.Error("Wrong admin password.")
 
 
-#: the Train tab's form, in the order of its controls (a reloaded page gets a running job's settings back)
-FORM_FIELDS = ("name", "method", "data", "corruption", "laps", "steps_per_lap", "observations_limit", "batch_size",
-               "preset", "sampler_steps", "gaussian_iterations", "eval_count", "eval_samples")
-#: the form less its data source: what "Import and train" takes after the upload and the import settings
-TRAINING_FIELDS = tuple(field for field in FORM_FIELDS if field not in ("data", "corruption"))
-#: the "Data" choice that trains on the set imported for the run name (to resume an imported run)
-IMPORTED_DATA = "imported"
-NUMBER_TITLES = {"laps": "Laps", "steps_per_lap": "Steps per lap", "observations_limit": "Observations",
-                 "batch_size": "Batch size", "sampler_steps": "E-step sampler steps",
-                 "gaussian_iterations": "Gaussian EM iterations", "eval_count": "Test restorations per lap",
-                 "eval_samples": "Prior samples per lap"}
-REQUEST_DEFAULTS = JobRequest(name="defaults", method="em-mmps")
-
-
-def training_settings(values: dict[str, Any]) -> dict[str, Any]:
-    """The form's settings other than the data source, numbers checked against the job's limits."""
-    numbers = {key: check_int(values[key], *JOB_LIMITS[key], title) for key, title in NUMBER_TITLES.items()}
-    return {"name": str(values["name"]), "method": str(values["method"]), "preset": str(values["preset"]), **numbers}
-
-
-def training_form(form: Sequence[Any], fields: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The form's ``fields`` by name, and the chosen method's options from the option controls that follow them."""
-    values = dict(zip(fields, form[:len(fields)], strict=True))
-    return values, chosen_training_options(str(values["method"]), form[len(fields):])
-
-
 @page_errors
 def start_training(password: str, *form: Any) -> tuple[str, Any]:
     """Start (or resume) the job the form describes; Data "imported" trains on the set imported for the run name.
 
     ``form``: the :data:`FORM_FIELDS`, then every training option control (:data:`TRAINING_OPTIONS`)."""
     check_password(password)
-    values, options = training_form(form, FORM_FIELDS)
-    settings = training_settings(values) | {"method_options": options}
-    if values["data"] == IMPORTED_DATA:
-        source = {"data": None, "corruption": None, "observations": str(JOBS.imported_folder(settings["name"]))}
-    else:
-        source = {"data": str(values["data"]), "corruption": str(values["corruption"])}
-    record = JOBS.start(JobRequest(**settings, **source))
-    return f"started job {settings['name']!r} (process {record['pid']})", gr.Timer(active=True)
-
-
-def import_words(summary: dict[str, Any], name: str) -> str:
-    """An import's summary for a person: how many, into which run, what size, how much of them is observed."""
-    held = f" (+{summary['held_out']} held out for evaluation)" if summary["held_out"] else ""
-    observed = (f"{summary['observed_fraction'] * 100:.0f} % of their pixels observed" if "observed_fraction" in summary
-                else "each blurred by its own kernel")
-    return (f"Imported **{summary['observations']}** observations{held} into run {name!r}: "
-            f"{shape_words((summary['channels'], summary['size'], summary['size']))}, {observed}.")
+    request = job_request(*training_form(form, FORM_FIELDS), JOBS.imported_folder)
+    record = JOBS.start(request)
+    return f"started job {request.name!r} (process {record['pid']})", gr.Timer(active=True)
 
 
 @page_errors
@@ -490,41 +394,6 @@ def import_and_train(password: str, upload: str | None, *values: Any) -> tuple[s
 def stop_training(password: str) -> str:
     check_password(password)
     return "stopped; start the same run again to resume it" if JOBS.stop() else "no job is running"
-
-
-def rounded(value: Any, digits: int = 4) -> Any:
-    return float(f"{value:.{digits}g}") if isinstance(value, float) else value
-
-
-def lap_plot_frame(history: list[dict[str, Any]], keys: Sequence[str]) -> Any:
-    """One metric family per plot (FD, PSNR and loss differ by orders of magnitude); laps as labels."""
-    import pandas as pd
-
-    rows = [{"lap": f"lap {m['lap']:02d}", "metric": k, "value": float(m[k])} for m in history for k in keys
-            if isinstance(m.get(k), (int, float))]
-    return pd.DataFrame(rows, columns=["lap", "metric", "value"])
-
-
-#: one plot per metric family; an imported run (no clean images) has the held-out figures instead
-PLOTS = {"quality": ("frechet_pixels", "frechet_features", "sinkhorn", "heldout_residual"),
-         "PSNR (dB)": ("posterior_psnr", "heldout_pixel_psnr"), "loss": ("final_loss",)}
-#: the per-lap table's columns after "lap": a header and the metric(s) it shows; only columns some lap has
-LAP_COLUMNS = (("loss", ("final_loss",)), ("Fréchet", ("frechet_pixels", "frechet_features")),
-               ("posterior PSNR", ("posterior_psnr",)), ("Sinkhorn", ("sinkhorn",)),
-               ("held-out pixel PSNR", ("heldout_pixel_psnr",)), ("held-out residual", ("heldout_residual",)))
-
-
-def first_metric(metrics: dict[str, Any], keys: Sequence[str]) -> Any:
-    return next((metrics[key] for key in keys if metrics.get(key) is not None), None)
-
-
-def lap_table(history: list[dict[str, Any]]) -> Any:
-    """One row per lap, with the columns the laps have (Fréchet... for clean test data, held-out figures else)."""
-    import pandas as pd
-
-    shown = [(header, keys) for header, keys in LAP_COLUMNS if any(first_metric(m, keys) is not None for m in history)]
-    rows = [[m.get("lap"), *[rounded(first_metric(m, keys)) for _, keys in shown]] for m in history]
-    return pd.DataFrame(rows, columns=["lap", *[header for header, _ in shown]])
 
 
 def form_value(request: dict[str, Any], key: str) -> Any:
@@ -926,7 +795,7 @@ def build_demo() -> gr.Blocks:
                 import_summary = gr.Markdown()
             train_message = gr.Markdown()
             lap_gallery = gr.Gallery(label="Prior samples per lap", columns=6, height=240)
-            lap_table = gr.Dataframe(headers=["lap", *[header for header, _ in LAP_COLUMNS[:4]]], interactive=False)
+            lap_figures = gr.Dataframe(headers=["lap", *[header for header, _ in LAP_COLUMNS[:4]]], interactive=False)
             with gr.Row():
                 lap_plots = [gr.LinePlot(x="lap", y="value", color="metric", label=f"Per lap: {title}", sort="x")
                              for title in PLOTS]
@@ -959,12 +828,12 @@ def build_demo() -> gr.Blocks:
         compare_stop.click(stopped, None, compare_status, cancels=[compare_event], api_name=False)
         form = [run_name, train_method, train_data, train_corruption, train_laps, train_steps, train_observations,
                 train_batch, train_preset, train_sampler_steps, train_gaussian, train_eval_count, train_eval_samples]
-        training_form = [control for control, field in zip(form, FORM_FIELDS, strict=True) if field in TRAINING_FIELDS]
-        status_outputs = [train_message, lap_gallery, lap_table, *lap_plots, *form, *training_option_inputs, timer]
+        training_controls = [control for control, field in zip(form, FORM_FIELDS, strict=True) if field in TRAINING_FIELDS]
+        status_outputs = [train_message, lap_gallery, lap_figures, *lap_plots, *form, *training_option_inputs, timer]
         train_method.change(training_method_controls, train_method, training_groups, api_name=False)
         start_button.click(start_training, [password, *form, *training_option_inputs], [train_message, timer],
                            api_name="train_start")
-        import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_form,
+        import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_controls,
                                                *training_option_inputs],
                             [import_summary, train_message, timer], api_name="train_import")
         stop_train_button.click(stop_training, password, train_message, api_name="train_stop")

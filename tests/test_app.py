@@ -16,8 +16,9 @@ import app
 from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
-from diffem.app.controls import method_option_values, observation_controls, sampler_option_values, \
-    training_option_values
+from diffem.jobs import JobRequest
+from diffem.app.controls import chosen_training_options, method_option_values, observation_controls, \
+    sampler_option_values, training_option_values
 
 SIZE = 16
 
@@ -212,7 +213,7 @@ def test_a_diffem_job_takes_its_options_from_their_controls(client: Client, monk
         client.predict("correct horse", *train_form("fam", "fashion-mnist", "mask:0.75", 1, 10, 64, 16, "diffem",
                                                     {"train_corruption": "mask-famly"}), api_name="/train_start")
     assert not app.JOBS.running()
-    request = app.JobRequest(name="fam", method="diffem", method_options=app.chosen_training_options(
+    request = JobRequest(name="fam", method="diffem", method_options=chosen_training_options(
         "diffem", training_option_values("diffem", train_corruption="mask-family", final_prior_steps=20)))
     request.validate()
     assert request.command(Path("/tmp"))[-5:] == ["--train-corruption", "mask-family", "--final-prior-steps", "20",

@@ -16,8 +16,9 @@ from diffem.app.catalog import best_learned_prior, describe, starting_point
 from diffem.app.inputs import InputError, check_int, mask_from_layers
 from diffem.app.observation import corruption_operator, observation_picture, observe_picture
 from diffem.imaging import MISSING_COLOUR
-from diffem.app.stream import Frame, throttled
+from diffem.app.stream import Frame, Lane, lane_note, throttled
 from diffem.app.summary import summarise
+from diffem.app.training import lap_table
 from diffem.operators import OPERATORS
 from diffem.registry import PriorEntry, PriorRegistry
 
@@ -249,6 +250,71 @@ def test_the_lap_table_shows_the_figures_the_laps_have() -> None:
     clean = [{"lap": 0, "frechet_pixels": 50.0, "posterior_psnr": 20.0}, {"lap": 1, "final_loss": 0.5,
                                                                          "frechet_pixels": 40.0, "posterior_psnr": 21.0}]
     imported = [{"lap": 0, "heldout_pixel_psnr": 12.0, "heldout_residual": 3.0}]
-    assert list(app.lap_table(clean).columns) == ["lap", "loss", "Fréchet", "posterior PSNR"]
-    assert list(app.lap_table(imported).columns) == ["lap", "held-out pixel PSNR", "held-out residual"]
-    assert app.lap_table(imported).values.tolist() == [[0, 12.0, 3.0]]
+    assert list(lap_table(clean).columns) == ["lap", "loss", "Fréchet", "posterior PSNR"]
+    assert list(lap_table(imported).columns) == ["lap", "held-out pixel PSNR", "held-out residual"]
+    assert lap_table(imported).values.tolist() == [[0, 12.0, 3.0]]
+
+
+def test_the_observation_a_page_asks_for_is_built_without_gradio_and_reads_only_what_it_may(tmp_path: Path) -> None:
+    """An example under a corruption is observed with the seed's mask; an image and its mask file are taken as
+    observed (clean unknown); a file the caller does not allow is refused before it is opened."""
+    from PIL import Image
+
+    from diffem.app.controls import ObservationValues, observation_controls
+    from diffem.app.request import requested_observation
+
+    folder = gaussian_bundle(tmp_path / "gauss", {})
+    registry = PriorRegistry(tmp_path, device="cpu")
+    registry.load_all()
+    chosen, bundle = registry.entry("gauss"), registry.bundle("gauss")
+    Image.fromarray(np.full((SIZE, SIZE), 128, np.uint8)).save(tmp_path / "grey.png")
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[:, :SIZE // 2] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+
+    def values(*controls: object, **given: object) -> ObservationValues:
+        return ObservationValues.unpack(observation_controls(*controls, **given))
+
+    masked = requested_observation(chosen, bundle, values(str(tmp_path / "grey.png"), "mask", 0.5, seed=3))
+    again = requested_observation(chosen, bundle, values(str(tmp_path / "grey.png"), "mask", 0.5, seed=3))
+    assert masked.clean is not None and torch.equal(masked.operator.missing(masked.y), again.operator.missing(again.y))
+    observed = requested_observation(chosen, bundle, values(str(tmp_path / "grey.png"), "user-mask",
+                                                            mask_file=str(tmp_path / "mask.png")))
+    assert observed.clean is None and not observed.operator.missing(observed.y)[..., :SIZE // 2].any()
+
+    def only_examples(path: str, what: str) -> str:
+        if Path(path).parent != tmp_path:
+            raise InputError(f"Only the examples can be read; upload {what} instead")
+        return path
+
+    with pytest.raises(InputError, match="upload the mask instead"):
+        requested_observation(chosen, bundle, values(str(tmp_path / "grey.png"), "user-mask",
+                                                     mask_file=str(folder / "diffem.json")), only_examples)
+    with pytest.raises(InputError, match="corruption for this prior"):
+        requested_observation(chosen, bundle, values(str(tmp_path / "grey.png"), "kernel-blur"))
+
+
+def test_lane_notes_and_summaries_write_percentages_as_the_page_does(tmp_path: Path) -> None:
+    """Coverage reads "45 %", as the calibrated levels beside it do, in the Restore summary and a Compare lane."""
+    import re
+
+    bundle = PriorBundle.from_pretrained(gaussian_bundle(tmp_path / "gauss", {}), device="cpu")
+    picture = 0.25 + 0.5 * torch.rand(1, SIZE, SIZE)
+    observation = observe_picture(bundle, picture, corruption_operator("mask", 0.5, 0.01), seed=0)
+    samples = bundle.scaling.to_model(picture)[None] + 0.1 * torch.randn(4, 1, SIZE, SIZE)
+    summary = summarise(bundle, observation, samples, 1.0, 10)
+    frame = Frame(11, 10, samples, 1.0, True)
+    lane = Lane("gauss", "mmps", 10, iter([]), latest=frame, done=True)
+    for text in (summary.markdown(), lane_note(lane, summary)):
+        assert re.findall(r"\d %", text) and not re.findall(r"\d%", text), text
+    assert "10 steps, 11 network calls + 11 VJPs a sample" in lane_note(lane, summary)  # the final denoising is one more
+    assert lane_note(lane, None) == "**mmps** · gauss: done: 10 steps in 1.0 s"
+
+
+def test_a_prior_counts_its_laps_in_its_method_s_words() -> None:
+    """EM methods count EM laps; the naive baseline and DiffEM's prior, which run no EM of their own, do not."""
+    masked = {"corruption": {"name": "mask", "ratio": 0.75}}
+    assert "3 EM laps" in describe(entry("em", masked | {"method": "em-mmps", "lap": 3}))
+    for method in ("naive", "diffem-prior"):
+        words = describe(entry(method, masked | {"method": method, "lap": 3}))
+        assert "3 laps of training" in words and "EM laps" not in words, words

@@ -23,6 +23,8 @@ DATASETS = {"fashion-mnist": "Fashion-MNIST clothing images", "manifold": "point
 #: how each EM method is named to a visitor: its class's ``title``, read from the source (no import)
 METHODS = {name: title for name, title in registered_constants("em/methods", "register_method", "title").items()
            if title}
+#: what each EM method calls its laps, where it does not call them EM laps
+LAP_WORDS = registered_constants("em/methods", "register_method", "lap_words")
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,21 @@ def learned_from(entry: PriorEntry) -> str:
     data = DATASETS.get(str(info.get("data", {}).get("data", "")), "images")
     if isinstance(imported, dict):
         method = METHODS.get(str(info.get("method")), f"by {info.get('method', 'an unknown method')}")
-        laps = f", {info['lap']} EM laps" if isinstance(info.get("lap"), int) else ""
-        what = "as a Gaussian fit (EM's starting point)" if entry.kind == "gaussian" else f"{method}{laps}"
+        what = "as a Gaussian fit (EM's starting point)" if entry.kind == "gaussian" else f"{method}{laps_words(info)}"
         return f"only {imported_words(entry, imported)}, {what}"
     if is_upper_bound(entry):
         return f"the clean {data}: an upper bound for comparison, not learned from corrupted data"
     if entry.kind == "gaussian":
         return f"{corruption_words(info.get('corruption'))} {data}, as a Gaussian fit (EM's starting point)"
     method = METHODS.get(str(info.get("method")), f"by {info.get('method', 'an unknown method')}")
-    laps = f", {info['lap']} EM laps" if isinstance(info.get("lap"), int) and info.get("method") != "diffem-prior" else ""
-    return f"only {corruption_words(info.get('corruption'))} {data}, {method}{laps}"
+    return f"only {corruption_words(info.get('corruption'))} {data}, {method}{laps_words(info)}"
+
+
+def laps_words(info: dict[str, Any]) -> str:
+    """", 3 EM laps" (in the method's own words for its laps), or nothing when the bundle records no lap."""
+    if not isinstance(info.get("lap"), int):
+        return ""
+    return f", {info['lap']} {LAP_WORDS.get(str(info.get('method'))) or 'EM laps'}"
 
 
 def quality_words(entry: PriorEntry) -> str | None:

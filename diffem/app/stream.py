@@ -5,7 +5,10 @@ each step the sampler's denoised estimate ``E[x | x_t, y]`` is the live preview.
 to a browser costs far more than a sampler step of a 28x28 model on a CPU, so frames are
 *throttled*: the first step, then at most one every ``frame_interval`` seconds, and the final
 samples always. A race advances several methods round-robin, one step each in turn, so that
-each is timed under the same load, and reports each one's own sampler seconds.Every sampler step runs on the compute thread (:mod:`.compute`), whichever thread asks for it.
+each is timed under the same load, and reports each one's own sampler seconds; :func:`lane_note` is a
+lane's line on the page.
+
+Every sampler step runs on the compute thread (:mod:`.compute`), whichever thread asks for it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import torch
 from torch import Tensor
 
 from ..bundle import PriorBundle
+from ..posterior import method_cost
 from ..restore import iterate_restoration
 from .compute import computed_steps
 from .observation import Observation
+from .summary import RestorationSummary, number, percent
 
 #: seconds between two streamed frames: about 8 frames a second look live and cost little
 FRAME_INTERVAL = 0.12
@@ -101,6 +106,27 @@ def race(lanes: Sequence[Lane], interval: float = FRAME_INTERVAL) -> Iterator[li
         if last is None or now - last >= interval or all(lane.done for lane in lanes):
             last = now
             yield list(lanes)
+
+
+def lane_note(lane: Lane, summary: RestorationSummary | None) -> str:
+    """A lane's line: its method and prior, then its step (``summary`` None while it runs) or, once done, its
+    cost a sample, time, PSNR/SSIM of the mean, interval coverage and residual."""
+    head = f"**{lane.method}** · {lane.prior}"
+    if lane.latest is None:
+        return head
+    if summary is None:
+        return f"{head}: {lane.latest.status()}"
+    figures = summary.figures
+    cost = method_cost(lane.method, lane.options, lane.steps)
+    parts = [f"{lane.steps} steps, {cost.network} network calls + {cost.vjps} VJPs a sample, "
+             f"{figures['seconds']:.2f} s"]
+    if "psnr_mean" in figures:
+        parts.append(f"PSNR of the mean {number(figures['psnr_mean'])} dB, SSIM {number(figures['ssim_mean'], 3)}")
+    if "coverage_90" in figures:
+        parts.append(f"50 % / 90 % interval coverage {percent(figures['coverage_50'])} / "
+                     f"{percent(figures['coverage_90'])} (calibrated: 50 % / 90 %)")
+    parts.append(f"residual {number(figures['residual'])}")
+    return f"{head}: " + "; ".join(parts)
 
 
 def release_memory() -> None:

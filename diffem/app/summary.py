@@ -45,8 +45,8 @@ class RestorationSummary:
             lines.append(f"PSNR of single samples: {number(figures['psnr_single'])} dB on average")
             if "coverage_90" in figures:
                 lines.append(f"Calibration: the clean pixel's rank among the samples falls in their central 50 % / 90 % "
-                             f"range {figures['coverage_50']:.0%} / {figures['coverage_90']:.0%} of the time (calibrated: "
-                             f"50 % / 90 %; over the {figures['coverage_pixels']:.0%} of pixels where a sample is off by "
+                             f"range {percent(figures['coverage_50'])} / {percent(figures['coverage_90'])} of the time (calibrated: "
+                             f"50 % / 90 %; over the {percent(figures['coverage_pixels'])} of pixels where a sample is off by "
                              f"more than half a grey level); CRPS {figures['crps']:.3f}, spread/error "
                              f"{figures['spread_skill']:.2f} (ideal 1)")
         elif figures.get("observed"):
@@ -56,6 +56,11 @@ class RestorationSummary:
         if self.spread is None and figures.get("observed"):
             lines.append("Uncertainty map: draw 2 or more samples to see it.")
         return "  \n".join(lines)
+
+
+def percent(share: float) -> str:
+    """A share as the page writes percentages: ``0.45`` -> ``"45 %"``."""
+    return f"{share * 100:.0f} %"
 
 
 def number(value: float | None, digits: int = 2) -> str:

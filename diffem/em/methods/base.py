@@ -74,6 +74,8 @@ class EMMethod:
     summary: ClassVar[str] = ""
     #: how a visitor reads a prior it trained: "learned from only masked images, <title>" (the app's prior list)
     title: ClassVar[str] = ""
+    #: what its laps are called after their count in that list ("3 EM laps"); empty: EM laps
+    lap_words: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, config: EMConfig, observations: ObservationSet, test: ObservationSet | None,

@@ -37,6 +37,7 @@ class DiffEMPrior(EMMPS):
     name = "diffem-prior"
     summary = "DiffEM's unconditional prior, trained on the reconstructions of a trained conditional model (--conditional)"
     title = "by DiffEM: an unconditional prior trained on its conditional model's reconstructions"
+    lap_words = "laps of training"
 
     @dataclass(frozen=True)
     class Options:

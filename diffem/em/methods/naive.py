@@ -25,6 +25,7 @@ class NaiveFill(EMMPS):
     name = "naive"
     summary = "a baseline, the same network trained on the observations as they are (no E-step)"
     title = "with no EM at all: trained on the observations as they are (a baseline)"
+    lap_words = "laps of training"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
