@@ -6,7 +6,8 @@
   are, the Gaussian lap 0, and the corruption ladder's EM-MMPS runs at 25 / 50 / 90 % masks);
 - posterior quality on the first M held-out test observations: PSNR/SSIM of single samples and
   of the mean of 8, with MMPS (k = 1, 3), DPS and conditional sampling at equal steps, and the
-  wall time per image (batched, on the machine it runs on); MMPS k = 1 also as the official codes
+  wall time per image; DPS runs at the step size ``zeta`` tuned for the prior judged, on validation
+  observations (the train split's last ``--tune-count`` images: :mod:`diffem.tuning`), as the app does, (batched, on the machine it runs on); MMPS k = 1 also as the official codes
   spend it (``k + 1`` VJPs: ``mmps_k1_official_cost``), the cost reference for the speed target.
 
     python benchmarks/fashion_eval.py --runs runs/fashion --out results.json
@@ -35,6 +36,7 @@ from diffem.features import load_feature_net  # noqa: E402
 from diffem.operators import parse_corruption  # noqa: E402
 from diffem.data.observations import make_observation_set  # noqa: E402
 from diffem.posterior import PosteriorOptions  # noqa: E402
+from diffem.tuning import grid_search, validation_observations  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "checkpoints"))
@@ -45,6 +47,8 @@ import train_queue  # noqa: E402  (the queue of the runs judged here: one list o
 PRIOR_RUNS = train_queue.prior_runs()
 #: every observation set a run of the queue trains on
 OBSERVATION_SETS = tuple(train_queue.OBSERVATION_SETS)
+#: each set's corruption (``mask`` -> ``mask:0.75``)
+OBSERVATION_SPECS = dict(train_queue.OBSERVATION_SETS)
 FEATURES = ROOT / "checkpoints" / "fashion-features"
 #: the yardstick, evaluated from its shipped checkpoint when this session did not train it
 SHIPPED_FALLBACK = {"reference": ROOT / "checkpoints" / "reference-fashion-clean"}
@@ -63,6 +67,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--tune-count", type=int, default=8, help="validation observations DPS's zeta is tuned on")
     parser.add_argument("--skip", nargs="*", default=[], help="run names to leave out")
     parser.add_argument("--features", help="the feature network (default: RUNS/features, else the shipped one)")
     args = parser.parse_args()
@@ -90,10 +95,16 @@ def main() -> None:
         print(key, json.dumps(value)[:400], flush=True)
 
     def posterior(bundle: PriorBundle, test: Any, method: str, iterations: int = 1,
-                  reuse_products: bool = True) -> dict[str, Any]:
+                  reuse_products: bool = True, tuned: dict[str, Any] | None = None) -> dict[str, Any]:
         options = PosteriorOptions("gmres", iterations, reuse_products=reuse_products)
         return evaluate_posterior(bundle, test, method, args.count, args.samples, args.steps, seed=0,
-                                  batch_size=args.count, options=options)
+                                  batch_size=args.count, options=options, tuned=tuned)
+
+    def tuned_dps(bundle: PriorBundle, test: Any) -> dict[str, Any]:
+        """DPS's zeta tuned for this prior and the test set's corruption, in tuned.json's layout."""
+        validation = validation_observations(OBSERVATION_SPECS["mask"], args.tune_count)
+        record = grid_search(bundle, validation, "dps", "zeta", steps=args.steps, batch_size=args.tune_count)
+        return {"dps": {test.operator.name: record}}
 
     def prior(bundle: PriorBundle, test: Any) -> dict[str, Any]:
         return evaluate_prior(bundle, test, args.prior_samples, args.steps, seed=0, features=features)
@@ -130,7 +141,8 @@ def main() -> None:
         entry, bundle = dict(results["models"]["em-mmps-mask"]), priors["em-mmps-mask"]
         entry["mmps_k1_official_cost"] = posterior(bundle, clean, "mmps", 1, reuse_products=False)
         entry["mmps_k3"] = posterior(bundle, clean, "mmps", 3)
-        entry["dps"] = posterior(bundle, clean, "dps")
+        tuned = tuned_dps(bundle, clean)
+        entry["dps"] = posterior(bundle, clean, "dps", tuned=tuned) | {"tuning": tuned["dps"][clean.operator.name]}
         if "blur" in tests:
             entry["mmps_k1_blur"] = posterior(bundle, tests["blur"], "mmps", 1)
         record("em-mmps-mask", entry)

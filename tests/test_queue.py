@@ -72,6 +72,12 @@ def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path, i
         weights = [m.name for m in archive.getmembers() if m.name.endswith(".safetensors")]
     assert weights and all(f"lap-{shipped_lap + 1:04d}" in name for name in weights)  # the last lap's weights only
 
+    judged = evaluate(first, tmp_path / "fashion-eval.json")  # what the GPU session measures next, on its folder
+    assert judged["em-mmps-mask"]["lap"] == shipped_lap + 1 and judged["em-mmps-mask"]["prior"]["frechet_features"] > 0
+    assert Path(judged["reference"]["path"]) == ROOT / "checkpoints" / "reference-fashion-clean"  # the shipped yardstick
+    tuning = judged["em-mmps-mask"]["dps"]["tuning"]  # DPS at the zeta tuned for this lap, on validation images
+    assert tuning["validation"]["split"] == "train[-2:]" and repr(tuning["options"]["zeta"]) in tuning["grid"]
+
     inline("unpack", "--runs", str(second), str(pack))
     inline("run", "--runs", str(second), "--deadline", "600", "--only", "em-mmps-mask", "--observations", "32",
            "--until-lap", str(shipped_lap + 2), *TINY)
@@ -87,6 +93,27 @@ def test_a_run_continues_from_its_checkpoint_and_from_its_pack(tmp_path: Path, i
     moved = {"laps", "out", "observations"}  # the target lap, and the folders of another session
     assert {k: v for k, v in after.items() if k not in moved} == {k: v for k, v in before.items() if k not in moved}
     assert before["observations_digest"] == after["observations_digest"]  # the same set, made again
+
+
+def evaluate(runs: Path, out: Path) -> dict[str, object]:
+    """``benchmarks/fashion_eval.py`` on a queue's folder, as tools/gpu_session.sh runs it but tiny: its models."""
+    tiny = ["--prior-samples", "16", "--count", "2", "--samples", "2", "--steps", "2", "--tune-count", "2"]
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fashion_eval.py"), "--runs", str(runs),
+                             "--out", str(out), *tiny], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(out.read_text())["models"]
+
+
+def test_the_carried_training_file_holds_the_queue_s_rows_and_the_validation_rows(tmp_path: Path) -> None:
+    """tools/first_idx_rows.py: the first N rows (the queue's observations) and the last M (DPS's validation)."""
+    from diffem.data.fashion_mnist import fashion_mnist_dir, read_idx
+
+    name = "train-labels-idx1-ubyte.gz"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "first_idx_rows.py"), str(fashion_mnist_dir()), str(tmp_path),
+                    "--rows", "300", "--last", "64", name], check=True, timeout=120)
+    whole, carried = read_idx(fashion_mnist_dir() / name), read_idx(tmp_path / name)
+    assert carried.shape == (364,) and (carried[:300] == whole[:300]).all() and (carried[-64:] == whole[-64:]).all()
 
 
 def test_a_lap_still_running_at_the_deadline_is_stopped_and_the_queue_ends_cleanly(tmp_path: Path,

@@ -3,8 +3,5 @@
 # Called by `make test` when chromium is missing; needs root or password-less sudo.
 set -euo pipefail
 command -v chromium >/dev/null 2>&1 && exit 0
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
-echo "installing Debian's chromium for the browser test (apt-get)..."
-$SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
-    || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+bash "$(dirname "$0")/apt-install.sh" chromium
 command -v chromium >/dev/null 2>&1 || { echo "chromium is still missing after apt-get" >&2; exit 1; }
