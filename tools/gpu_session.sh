@@ -11,6 +11,8 @@
 #    FD on 10,000 samples, 256 test observations), for at most EVAL_SECONDS;
 # 4. packs every run into $OUT (one tar each, < 16 MiB) beside the logs and the evaluation JSON.
 # Back here: train_queue.py unpack, then ship.py --eval fashion-eval.json --only NAME, and commit.
+# A rehearsal on a CPU (no GPU, 24 GiB) passes the queue smaller E-step batches and laps, e.g.
+#   PATH=.venv/bin:$PATH QUEUE_ARGUMENTS="--train-argument=--estep-batch --train-argument=256" bash tools/gpu_session.sh 120 60
 set -euo pipefail
 TRAIN=${1:-390}
 EVAL=${2:-100}
@@ -25,7 +27,7 @@ python3 tools/gpu_smoke.py --precision bf16 2>&1 | tee "$OUT/smoke.log" || PRECI
 echo "M-step and E-step network precision: $PRECISION" | tee -a "$OUT/smoke.log"
 python3 checkpoints/train_queue.py run --runs runs/fashion --deadline $((TRAIN - (SECONDS - started))) \
     --train-argument=--precision --train-argument="$PRECISION" \
-    --train-argument=--estep-precision --train-argument="$PRECISION" 2>&1 | tee "$OUT/queue.log" \
+    --train-argument=--estep-precision --train-argument="$PRECISION" ${QUEUE_ARGUMENTS:-} 2>&1 | tee "$OUT/queue.log" \
     || echo "the queue failed; packing what it finished" | tee -a "$OUT/queue.log"
 timeout "$EVAL" python3 benchmarks/fashion_eval.py --runs runs/fashion --out "$OUT/fashion-eval.json" --count 256 \
     2>&1 | tee -a "$OUT/queue.log" || echo "the evaluation stopped; its JSON keeps what it measured" | tee -a "$OUT/queue.log"
