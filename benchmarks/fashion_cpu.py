@@ -8,7 +8,7 @@ For every prior given (a bundle folder, or a run folder: its last lap's prior):
   of single MMPS samples (GMRES, k = 1) and of the mean of ``--samples``, and the wall time per
   image (batched).
 
-A run of ``diffem-prior --prior-init conditional`` also gets a row for its lap-1 starting point
+A prior trained by ``diffem-prior --prior-init conditional`` also gets a row for its lap-1 starting point
 (the conditional model told nothing, untrained), to show what its laps of training add.
 
 Fewer samples and steps than `fashion_eval.py` (10,000 prior samples at 64 steps, 1,000
@@ -16,6 +16,13 @@ observations, on a GPU): a Fréchet distance on 1,000 samples is biased upwards 
 10,000, so compare the rows of this table with each other, not with the GPU table. Results are kept in ``--out`` as they finish,
 and a re-run skips the priors already measured with the same settings (``--fresh`` re-measures).
 
+It needs the queue's observation set and the Gaussian lap 0 fitted to it (the EM runs' common start, the
+row every learned prior is read against), made once:
+
+    python -m diffem make-observations --data fashion-mnist --corruption mask:0.75 --sigma-y 0.01 --seed 0 \
+        --limit 30000 --out runs/fashion-cpu/obs-mask
+    python -m diffem train --method em-mmps --observations runs/fashion-cpu/obs-mask \
+        --out runs/fashion-cpu/gaussian-mask --laps 1 --time-limit 1 --estep-batch 8192 --eval-samples 0
     python benchmarks/fashion_cpu.py
 """
 
@@ -43,8 +50,9 @@ from diffem.evaluation import evaluate_posterior, evaluate_prior  # noqa: E402
 from diffem.features import load_feature_net  # noqa: E402
 
 DEFAULT_PRIORS = (
+    "gaussian-mask (lap 0)=runs/fashion-cpu/gaussian-mask",
     "em-mmps-mask=checkpoints/em-mmps-fashion-mask75",
-    "diffem-mask-prior=runs/fashion-cpu/diffem-mask-prior",
+    "diffem-mask-prior=checkpoints/diffem-fashion-mask75-prior",
     "reference=checkpoints/reference-fashion-clean",
 )
 REFERENCE = "reference"
@@ -55,6 +63,8 @@ def prior_folder(path: Path) -> Path:
     """A bundle folder as given, or a run folder's last lap with a prior."""
     if (path / "diffem.json").is_file():
         return path
+    if not path.is_dir():
+        raise SystemExit(f"{path} does not exist: the module's docstring says how to make it")
     run = RunFolder(path)
     lap = run.last_lap_with("prior")
     if lap is None:
@@ -62,14 +72,15 @@ def prior_folder(path: Path) -> Path:
     return run.lap_path(lap) / "prior"
 
 
-def starting_point(path: Path) -> PriorBundle | None:
-    """A ``diffem-prior --prior-init conditional`` run's lap-1 start: its conditional model told nothing."""
-    config = RunFolder(path).config() or {}
-    if config.get("method") != "diffem-prior" or config.get("prior_init") != "conditional":
+def starting_point(folder: Path) -> PriorBundle | None:
+    """The lap-1 start of a prior trained by ``diffem-prior --prior-init conditional`` (a bundle folder): its
+    conditional model told nothing."""
+    info = json.loads((folder / "diffem.json").read_text()).get("info", {})
+    if info.get("method") != "diffem-prior" or info.get("prior_init") != "conditional":
         return None
-    conditional = PriorBundle.from_pretrained(ROOT / config["conditional"], device="cpu")
+    conditional = PriorBundle.from_pretrained(ROOT / info["conditional"], device="cpu")
     return PriorBundle(without_condition(conditional.denoiser), conditional.schedule, conditional.event_shape,
-                       conditional.scaling, {"start_of": str(path), "conditional": config["conditional"]})
+                       conditional.scaling, {"start_of": str(folder), "conditional": info["conditional"]})
 
 
 def parse_priors(items: list[str]) -> dict[str, Path]:
@@ -110,8 +121,8 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prior", action="append", help="NAME=FOLDER (repeatable; default: the shipped mask priors "
-                        "and the CPU-trained DiffEM prior)")
+    parser.add_argument("--prior", action="append", help="NAME=FOLDER (repeatable; default: the Gaussian lap 0 "
+                        "and the shipped unconditional priors)")
     parser.add_argument("--observations", default="runs/fashion-cpu/obs-mask", help="observation set (test split)")
     parser.add_argument("--features", default="checkpoints/fashion-features")
     parser.add_argument("--prior-samples", type=int, default=1000)
@@ -140,7 +151,7 @@ def main() -> None:
     order = []
     for name, path in priors.items():
         folder = prior_folder(path)
-        start = starting_point(path) if args.starting_points else None
+        start = starting_point(folder) if args.starting_points else None
         candidates = [(name, shown_path(folder), lambda folder=folder: PriorBundle.from_pretrained(folder, device="cpu"))]
         if start is not None:
             candidates.insert(0, (f"{name} (lap-1 start)", f"{start.info['conditional']} without its condition",
