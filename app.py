@@ -40,8 +40,9 @@ from diffem.app.catalog import best_learned_prior, describe, operator_title, sha
 from diffem.app.inputs import InputError, check_choice, check_int, painted_pixels, read_picture
 from diffem.app.observation import Observation, observation_picture
 from diffem.app.request import chosen_picture, editor_background, editor_layers, requested_observation
-from diffem.app.pictures import enlarge, samples_mean_spread, strip
-from diffem.app.stream import Lane, lane_note, race, release_memory, sampler_frames, throttled
+from diffem.app.pictures import enlarge, strip
+from diffem.app.stream import lane_view, make_lane, race, release_memory, sampler_frames, skipped_note, \
+    throttled
 from diffem.app.summary import RestorationSummary, summarise
 from diffem.app.training import FORM_FIELDS, IMPORTED_DATA, LAP_COLUMNS, NUMBER_TITLES, PLOTS, REQUEST_DEFAULTS, \
     TRAINING_FIELDS, import_words, job_request, lap_plot_frame, lap_table, training_form, training_settings
@@ -50,7 +51,7 @@ from diffem.imports.upload import MAX_UPLOAD_BYTES
 from diffem.backbones.unet import UNET_PRESETS
 from diffem.jobs import JOB_METHODS, JobManager
 from diffem.operators import OPERATORS
-from diffem.posterior import describe_posterior_methods, method_cost, steps_for_budget
+from diffem.posterior import describe_posterior_methods, method_cost
 from diffem.registry import PriorRegistry
 from diffem.samplers import SAMPLERS
 
@@ -314,15 +315,12 @@ def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
             continue
         method, _, prior = check_choice(choice, lane_choices(), "method to compare").partition(" · ")
         if corruption not in REGISTRY.entry(prior).operators:
-            notes[slot] = f"**{method}** · {prior}: skipped, it restores only " + \
-                ", ".join(operator_title(n) for n in REGISTRY.entry(prior).operators)
+            notes[slot] = skipped_note(method, prior, REGISTRY.entry(prior).operators)
             continue
         observations[slot] = make_observation(prior, *controls)
-        options = chosen_options(method, option_values)
-        lane_steps = steps if budget is None else steps_for_budget(method, options, budget)
-        frames = sampler_frames(REGISTRY.bundle(prior), observations[slot], method, DEFAULT_SAMPLER, lane_steps,
-                                samples, seed, options, REGISTRY.entry(prior).tuned)
-        lanes.append((slot, Lane(prior, method, lane_steps, frames, options)))
+        lanes.append((slot, make_lane(REGISTRY.bundle(prior), prior, observations[slot], method, DEFAULT_SAMPLER,
+                                      steps, samples, seed, chosen_options(method, option_values),
+                                      REGISTRY.entry(prior).tuned, budget)))
     if not lanes:
         raise InputError("Choose at least one method that restores this corruption")
     first_slot, first_lane = lanes[0]
@@ -332,17 +330,10 @@ def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
         for _ in race([lane for _, lane in lanes]):
             pictures: list[Any] = [None] * LANES
             for slot, lane in lanes:
-                bundle = REGISTRY.bundle(lane.prior)
-                if lane.done and slot not in finished:
-                    summary = summarise(bundle, observations[slot], lane.latest.estimate, lane.latest.seconds,
-                                        lane.steps)
-                    finished[slot] = (samples_mean_spread(summary.samples, summary.mean, summary.spread),
-                                      lane_note(lane, summary))
-                if slot in finished:
-                    pictures[slot], notes[slot] = finished[slot]
-                else:
-                    pictures[slot] = strip(bundle.scaling.to_pixels(lane.latest.estimate).cpu())
-                    notes[slot] = lane_note(lane, None)
+                view = finished.get(slot) or lane_view(lane, REGISTRY.bundle(lane.prior), observations[slot])
+                if lane.done:
+                    finished[slot] = view
+                pictures[slot], notes[slot] = view
             yield (clean, seen, *pictures, *notes)
     finally:
         release_memory()

@@ -16,7 +16,7 @@ from diffem.app.catalog import best_learned_prior, describe, starting_point
 from diffem.app.inputs import InputError, check_int, mask_from_layers
 from diffem.app.observation import corruption_operator, observation_picture, observe_picture
 from diffem.imaging import MISSING_COLOUR
-from diffem.app.stream import Frame, Lane, lane_note, throttled
+from diffem.app.stream import Frame, Lane, lane_note, lane_view, make_lane, race, skipped_note, throttled
 from diffem.app.summary import summarise
 from diffem.app.training import lap_table
 from diffem.operators import OPERATORS
@@ -318,3 +318,24 @@ def test_a_prior_counts_its_laps_in_its_method_s_words() -> None:
     for method in ("naive", "diffem-prior"):
         words = describe(entry(method, masked | {"method": method, "lap": 3}))
         assert "3 laps of training" in words and "EM laps" not in words, words
+
+
+def test_a_race_at_equal_cost_gives_each_lane_the_steps_its_budget_buys_and_shows_it_done(tmp_path: Path) -> None:
+    """MMPS spends a VJP a step and DDNM none, so an equal budget buys DDNM more steps; a running lane shows its step,
+    a done one its samples, their mean and std, and what it cost."""
+    from diffem.app.catalog import operator_title
+    from diffem.posterior import method_cost
+
+    bundle = PriorBundle.from_pretrained(gaussian_bundle(tmp_path / "gauss", {}), device="cpu")
+    picture = 0.25 + 0.5 * torch.rand(1, SIZE, SIZE)
+    observation = observe_picture(bundle, picture, corruption_operator("mask", 0.5, 0.01), seed=0)
+    lanes = [make_lane(bundle, "gauss", observation, method, "ddpm", 64, 3, seed=0, budget=41)
+             for method in ("mmps", "ddnm")]
+    assert all(method_cost(lane.method, None, lane.steps).total <= 41 for lane in lanes)
+    assert lanes[0].steps < lanes[1].steps
+    running = [lane_view(lanes[1], bundle, observation)[1] for _ in race(lanes)][0]
+    assert "step" in running and "interval coverage" not in running
+    picture, note = lane_view(lanes[0], bundle, observation)
+    assert lanes[0].done and round(picture.shape[1] / picture.shape[0]) == 5  # 3 samples, their mean, their std
+    assert f"{lanes[0].steps} steps" in note and "interval coverage" in note
+    assert skipped_note("conditional", "blurry", ["blur"]).endswith(f"skipped, it restores only {operator_title('blur')}")

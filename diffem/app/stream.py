@@ -5,8 +5,8 @@ each step the sampler's denoised estimate ``E[x | x_t, y]`` is the live preview.
 to a browser costs far more than a sampler step of a 28x28 model on a CPU, so frames are
 *throttled*: the first step, then at most one every ``frame_interval`` seconds, and the final
 samples always. A race advances several methods round-robin, one step each in turn, so that
-each is timed under the same load, and reports each one's own sampler seconds; :func:`lane_note` is a
-lane's line on the page.
+each is timed under the same load, and reports each one's own sampler seconds; :func:`lane_view` is a
+lane as the page shows it, :func:`lane_note` its line.
 
 Every sampler step runs on the compute thread (:mod:`.compute`), whichever thread asks for it.
 """
@@ -22,11 +22,15 @@ import torch
 from torch import Tensor
 
 from ..bundle import PriorBundle
-from ..posterior import method_cost
+import numpy as np
+
+from ..posterior import method_cost, steps_for_budget
 from ..restore import iterate_restoration
+from .catalog import operator_title
 from .compute import computed_steps
 from .observation import Observation
-from .summary import RestorationSummary, number, percent
+from .pictures import samples_mean_spread, strip
+from .summary import RestorationSummary, number, percent, summarise
 
 #: seconds between two streamed frames: about 8 frames a second look live and cost little
 FRAME_INTERVAL = 0.12
@@ -89,6 +93,16 @@ class Lane:
     done: bool = False
 
 
+def make_lane(bundle: PriorBundle, prior: str, observation: Observation, method: str, sampler: str, steps: int,
+              samples: int, seed: int, options: Any = None, tuned: Mapping[str, Any] | None = None,
+              budget: int | None = None) -> Lane:
+    """One lane of a race: ``samples`` posterior samples of ``observation`` by ``method``, at ``steps`` steps or,
+    with a ``budget`` (network calls + VJPs a sample), at the most steps whose cost stays within it."""
+    lane_steps = steps if budget is None else steps_for_budget(method, options, budget)
+    frames = sampler_frames(bundle, observation, method, sampler, lane_steps, samples, seed, options, tuned)
+    return Lane(prior, method, lane_steps, frames, options)
+
+
 def race(lanes: Sequence[Lane], interval: float = FRAME_INTERVAL) -> Iterator[list[Lane]]:
     """Advance every lane one step in turn until all are done; yield the lanes at most every ``interval`` s."""
     last = None
@@ -102,6 +116,8 @@ def race(lanes: Sequence[Lane], interval: float = FRAME_INTERVAL) -> Iterator[li
                 lane.done = True
             else:
                 lane.done = lane.latest.final
+            if lane.done:
+                close_frames(lane)
         now = time.perf_counter()
         if last is None or now - last >= interval or all(lane.done for lane in lanes):
             last = now
@@ -127,6 +143,28 @@ def lane_note(lane: Lane, summary: RestorationSummary | None) -> str:
                      f"{percent(figures['coverage_90'])} (calibrated: 50 % / 90 %)")
     parts.append(f"residual {number(figures['residual'])}")
     return f"{head}: " + "; ".join(parts)
+
+
+def close_frames(lane: Lane) -> None:
+    """Let a done lane's sampler go now (its frames stop after the final one), not when it is collected."""
+    close = getattr(lane.frames, "close", None)
+    if close is not None:
+        close()
+
+
+def skipped_note(method: str, prior: str, operators: Sequence[str]) -> str:
+    """The line of a lane left out of a race: its model does not restore the corruption."""
+    return f"**{method}** · {prior}: skipped, it restores only " + ", ".join(operator_title(n) for n in operators)
+
+
+def lane_view(lane: Lane, bundle: PriorBundle, observation: Observation) -> tuple[np.ndarray, str]:
+    """A lane as the page shows it: its samples so far and its line; once done, its samples, their mean and their
+    std map, and its figures (:func:`lane_note`). A finished lane's view does not change: compute it once."""
+    if not lane.done or lane.latest is None:
+        estimate = None if lane.latest is None else bundle.scaling.to_pixels(lane.latest.estimate).cpu()
+        return (None if estimate is None else strip(estimate)), lane_note(lane, None)
+    summary = summarise(bundle, observation, lane.latest.estimate, lane.latest.seconds, lane.steps)
+    return samples_mean_spread(summary.samples, summary.mean, summary.spread), lane_note(lane, summary)
 
 
 def release_memory() -> None:
