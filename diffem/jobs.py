@@ -33,6 +33,7 @@ from typing import Any
 
 from .atomic import atomic_write_json
 from .backbones.unet import UNET_PRESETS
+from .data.sources import offered_sources
 from .em.config import filled_method_options
 from .em.laps import RunFolder
 from .em.methods import EM_METHODS
@@ -47,7 +48,8 @@ LOG_FILE = "train.log"
 #: environment variables a training process does not need and must not see
 SECRETS = ("DIFFEM_ADMIN_PASSWORD", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-DATA_SOURCES = ("fashion-mnist", "manifold")
+#: the clean data sources a job may train on (those that read no file the visitor names)
+DATA_SOURCES = offered_sources()
 #: what a job trains from corrupted data alone (diffem-prior needs a trained conditional model, reference and naive
 #: are baselines for benchmarks, not for visitors)
 JOB_METHODS = ("em-mmps", "diffem")

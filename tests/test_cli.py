@@ -260,6 +260,51 @@ def test_options_read_from_the_source_are_the_imported_classes_options() -> None
                for options in registered_options("em/methods", "register_method").values() for option in options)
 
 
+def test_data_sources_read_from_the_source_are_the_registered_ones_with_their_options_as_flags() -> None:
+    """``--data``'s help and the sources' flags come from the files; the app names the data by each one's title."""
+    from diffem.app.catalog import DATASETS
+    from diffem.data.sources import SOURCES, source_specs
+    from diffem.discovery import registered_constants, registered_options
+    from diffem.jobs import DATA_SOURCES
+    from diffem.options import describe_options
+
+    read = registered_options("data/sources", "register_source")
+    assert sorted(read) == sorted(SOURCES)
+    for name, cls in SOURCES.items():
+        assert list(read[name]) == describe_options(cls.Options), f"{name}: the source and the class differ"
+    assert registered_constants("data/sources", "register_source", "argument") == \
+        {name: cls.argument or "" for name, cls in SOURCES.items()}
+    assert DATASETS == {name: cls.title for name, cls in SOURCES.items()}
+    assert set(DATA_SOURCES) == {name for name, cls in SOURCES.items() if cls.offered} and "folder" not in DATA_SOURCES
+    for command in ("make-observations", "train"):
+        text = " ".join(subcommands()[command].format_help().split())
+        assert all(spec in text for spec in source_specs()), command
+        assert all(f"--{option['name'].replace('_', '-')}" in text for options in read.values() for option in options)
+
+
+def test_a_data_source_s_flags_belong_to_it(tmp_path: Path) -> None:
+    """A folder's size and channels shape its images; a flag of another source, or without --data, is refused."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(10):
+        Image.fromarray(np.random.default_rng(index).integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(
+            images / f"{index}.png")
+    made = run_cli("make-observations", "--data", f"folder:{images}", "--size", "16", "--channels", "3",
+                   "--corruption", "mask:0.5", "--out", str(tmp_path / "obs"))
+    assert made.returncode == 0, made.stderr
+    assert json.loads((tmp_path / "obs" / "observations.json").read_text())["event_shape"] == [3, 16, 16]
+    for args, message in ((["--data", "manifold", "--size", "16", "--corruption", "projection:2"],
+                           "--size is an option of --data folder, not of manifold"),
+                          (["--data", "folder", "--corruption", "mask:0.5"], "needs its PATH: folder:PATH"),
+                          (["--data", "nowhere", "--corruption", "mask:0.5"], "unknown data source 'nowhere'")):
+        refused = run_cli("make-observations", *args, "--out", str(tmp_path / "no"))
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
+    trained = run_cli("train", "--method", "em-mmps", "--observations", str(tmp_path / "obs"), "--channels", "3",
+                      "--out", str(tmp_path / "run"))
+    assert trained.returncode == 2 and "--channels goes with --data" in trained.stderr
+    assert not (tmp_path / "no").exists() and not (tmp_path / "run").exists()
+
+
 def read_options(method: str) -> tuple[dict[str, Any], ...]:
     from diffem.discovery import registered_options
 

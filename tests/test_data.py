@@ -122,3 +122,42 @@ def test_sinkhorn_divergence_matches_pot_log_domain_and_separates_clouds() -> No
     assert abs(sinkhorn_divergence(a, a, reg=0.05)) < 1e-8
     shifted = a + 0.5 * torch.randn(1, 5, generator=generator, dtype=torch.float64)
     assert sinkhorn_divergence(a, shifted, reg=0.05) > 10 * abs(expected)
+
+
+def test_a_data_source_registered_in_code_is_loaded_by_name_with_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new source is one registered class: load_clean_data finds it by its spec, takes its own options from the
+    settings every source's flags give, refuses a name no source has, and bounds-checks the values."""
+    from dataclasses import dataclass
+
+    from diffem.data.sources import SOURCES, CleanData, DataSource, load_clean_data, register_source, source_specs
+    from diffem.options import option
+
+    monkeypatch.setattr("diffem.data.sources.base.SOURCES", dict(SOURCES))
+    from diffem.data.sources import base
+
+    @register_source
+    class Constant(DataSource):
+        name = "constant"
+        summary = "images of one grey level"
+        argument = "LEVEL"
+
+        @dataclass(frozen=True)
+        class Options:
+            count: int = option(4, "images", low=1, high=100)
+
+        def load(self, argument: str | None, scaling) -> CleanData:
+            images = torch.full((self.options.count, 1, 8, 8), float(argument))
+            return CleanData(scaling.to_model(images), scaling.to_model(images[:1]), "image")
+
+    assert "constant:LEVEL" in source_specs()  # the --data help and errors list it
+    data = base.load_clean_data("constant:0.5", count=3, size=32, manifold_points=9)  # other sources' flags pass
+    assert data.train.shape == (3, 1, 8, 8) and torch.allclose(data.train, torch.zeros(1))  # 0.5 is 0 on [-2, 2]
+    with pytest.raises(ValueError, match="no data source has the option 'colour'"):
+        base.load_clean_data("constant:0.5", colour=3)
+    with pytest.raises(ValueError, match="count"):
+        base.load_clean_data("constant:0.5", count=0)
+    with pytest.raises(ValueError, match="needs its LEVEL"):
+        base.load_clean_data("constant")
+    assert "constant" not in SOURCES  # registered into this test's copy of the registry only
+    with pytest.raises(ValueError, match="choose one of .*constant:LEVEL"):
+        load_clean_data("nothing")

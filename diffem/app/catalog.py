@@ -19,7 +19,9 @@ from ..discovery import registered_constants
 from ..operators import OPERATORS
 from ..registry import PriorEntry
 
-DATASETS = {"fashion-mnist": "Fashion-MNIST clothing images", "manifold": "points of a toy manifold"}
+#: how each clean data source is named to a visitor: its class's ``title``, read from the source (no import)
+DATASETS = {name: title for name, title in registered_constants("data/sources", "register_source", "title").items()
+            if title}
 #: how each EM method is named to a visitor: its class's ``title``, read from the source (no import)
 METHODS = {name: title for name, title in registered_constants("em/methods", "register_method", "title").items()
            if title}
@@ -78,7 +80,7 @@ def imported_words(entry: PriorEntry, imported: dict[str, Any]) -> str:
 def learned_from(entry: PriorEntry) -> str:
     info = entry.config.get("info", {})
     imported = info.get("data", {}).get("imported") if isinstance(info.get("data"), dict) else None
-    data = DATASETS.get(str(info.get("data", {}).get("data", "")), "images")
+    data = DATASETS.get(str(info.get("data", {}).get("data", "")).partition(":")[0], "images")
     if isinstance(imported, dict):
         method = METHODS.get(str(info.get("method")), f"by {info.get('method', 'an unknown method')}")
         what = "as a Gaussian fit (EM's starting point)" if entry.kind == "gaussian" else f"{method}{laps_words(info)}"
