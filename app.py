@@ -32,9 +32,9 @@ from gradio.utils import get_upload_folder
 import numpy as np
 import torch
 
-from diffem.app.controls import IMPORT_OPTIONS, LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, SAMPLER_OPTIONS, \
-    TRAINING_OPTIONS, ObservationValues, chosen_import_settings, chosen_options, chosen_sampler_options, \
-    method_option_values, observation_controls, sampler_option_values
+from diffem.app.controls import DATA_OPTIONS, IMPORT_OPTIONS, LEVEL_OPERATORS, METHOD_OPTIONS, OBSERVATION_INPUTS, \
+    SAMPLER_OPTIONS, TRAINING_OPTIONS, ObservationValues, chosen_import_settings, chosen_options, \
+    chosen_sampler_options, method_option_values, observation_controls, sampler_option_values
 from diffem.app.compute import computed
 from diffem.app.catalog import best_learned_prior, describe, operator_title, shape_words, starting_point
 from diffem.app.inputs import InputError, check_choice, check_int, painted_pixels, read_picture
@@ -352,9 +352,11 @@ def check_password(password: str | None) -> None:
 def start_training(password: str, *form: Any) -> tuple[str, Any]:
     """Start (or resume) the job the form describes; Data "imported" trains on the set imported for the run name.
 
-    ``form``: the :data:`FORM_FIELDS`, then every training option control (:data:`TRAINING_OPTIONS`)."""
+    ``form``: the :data:`FORM_FIELDS`, then every training option control (:data:`TRAINING_OPTIONS`), then every
+    data option control (:data:`DATA_OPTIONS`)."""
     check_password(password)
-    request = job_request(*training_form(form, FORM_FIELDS), JOBS.imported_folder)
+    head, data_values = form[:FORM_CONTROLS - len(DATA_OPTIONS)], form[FORM_CONTROLS - len(DATA_OPTIONS):]
+    request = job_request(*training_form(head, FORM_FIELDS), JOBS.imported_folder, data_values)
     record = JOBS.start(request)
     return f"started job {request.name!r} (process {record['pid']})", gr.Timer(active=True)
 
@@ -394,15 +396,16 @@ def form_value(request: dict[str, Any], key: str) -> Any:
     return gr.skip() if request.get(key) is None else request[key]
 
 
-def recorded_options(request: dict[str, Any]) -> list[Any]:
-    """A recorded request's method options for their controls (the other methods' controls stay as they are)."""
-    given = request.get("method_options") or {}
-    return [given[o["name"]] if name == request.get("method") and given.get(o["name"]) is not None else gr.skip()
-            for name, o in TRAINING_OPTIONS]
+def recorded_options(request: dict[str, Any], table: list[tuple[str, dict[str, Any]]], owner: str) -> list[Any]:
+    """A recorded request's options of its ``owner`` (its method, its data) for their controls in ``table`` (the
+    other owners' controls stay as they are)."""
+    given = request.get(f"{owner}_options") or {}
+    return [given[o["name"]] if name == request.get(owner) and given.get(o["name"]) is not None else gr.skip()
+            for name, o in table]
 
 
-#: how many controls the Train tab's form has: its fields, then the training options
-FORM_CONTROLS = len(FORM_FIELDS) + len(TRAINING_OPTIONS)
+#: how many controls the Train tab's form has: its fields, the training options, then the data options
+FORM_CONTROLS = len(FORM_FIELDS) + len(TRAINING_OPTIONS) + len(DATA_OPTIONS)
 
 
 def training_status(password: str) -> tuple[Any, ...]:
@@ -416,7 +419,9 @@ def training_status(password: str) -> tuple[Any, ...]:
     log = "\n".join(status["log"])
     gallery = [str(Path(status["run"]) / "laps" / f"lap-{lap:04d}" / "samples.png") for lap in status["laps"]]
     plots = [lap_plot_frame(status["history"], keys) for keys in PLOTS.values()]
-    form = [form_value(status["request"], key) for key in FORM_FIELDS] + recorded_options(status["request"])
+    form = [form_value(status["request"], key) for key in FORM_FIELDS] + \
+        recorded_options(status["request"], TRAINING_OPTIONS, "method") + \
+        recorded_options(status["request"], DATA_OPTIONS, "data")
     return (f"{header}\n\n```\n{log}\n```", [g for g in gallery if Path(g).is_file()], lap_table(status["history"]),
             *plots, *form,
             gr.Timer(active=status["state"] == "running"))
@@ -604,12 +609,18 @@ def training_method_controls(method: str) -> Any:
     return shown_group(method, OPTION_TRAINING_METHODS)
 
 
+def data_source_controls(source: str) -> Any:
+    return shown_group(source, OPTION_DATA_SOURCES)
+
+
 #: the methods that have options, each with a group of controls
 OPTION_METHODS = list(dict.fromkeys(name for name, _ in METHOD_OPTIONS))
 #: the samplers that have options, likewise
 OPTION_SAMPLERS = list(dict.fromkeys(name for name, _ in SAMPLER_OPTIONS))
 #: the Train tab's EM methods that have options, likewise
 OPTION_TRAINING_METHODS = list(dict.fromkeys(name for name, _ in TRAINING_OPTIONS))
+#: the Train tab's data sources that have options, likewise
+OPTION_DATA_SOURCES = list(dict.fromkeys(name for name, _ in DATA_OPTIONS))
 
 
 def first_result(prior: str | None, image: str | None) -> dict[str, Any]:
@@ -771,6 +782,13 @@ def build_demo() -> gr.Blocks:
                     with gr.Row():
                         training_option_inputs += [option_control(o) for m, o in TRAINING_OPTIONS if m == name]
                 training_groups.append(group)
+            data_groups, data_option_inputs = [], []
+            for name in OPTION_DATA_SOURCES:
+                with gr.Accordion(f"{name} data options", open=False,
+                                  visible=name == REQUEST_DEFAULTS.data) as group:
+                    with gr.Row():
+                        data_option_inputs += [option_control(o) for s, o in DATA_OPTIONS if s == name]
+                data_groups.append(group)
             with gr.Row():
                 start_button = gr.Button("Start / resume", variant="primary")
                 stop_train_button = gr.Button("Stop", variant="stop")
@@ -820,10 +838,13 @@ def build_demo() -> gr.Blocks:
         form = [run_name, train_method, train_data, train_corruption, train_laps, train_steps, train_observations,
                 train_batch, train_preset, train_sampler_steps, train_gaussian, train_eval_count, train_eval_samples]
         training_controls = [control for control, field in zip(form, FORM_FIELDS, strict=True) if field in TRAINING_FIELDS]
-        status_outputs = [train_message, lap_gallery, lap_figures, *lap_plots, *form, *training_option_inputs, timer]
+        status_outputs = [train_message, lap_gallery, lap_figures, *lap_plots, *form, *training_option_inputs,
+                          *data_option_inputs, timer]
         train_method.change(training_method_controls, train_method, training_groups, api_name=False)
-        start_button.click(start_training, [password, *form, *training_option_inputs], [train_message, timer],
-                           api_name="train_start")
+        if data_groups:
+            train_data.change(data_source_controls, train_data, data_groups, api_name=False)
+        start_button.click(start_training, [password, *form, *training_option_inputs, *data_option_inputs],
+                           [train_message, timer], api_name="train_start")
         import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_controls,
                                                *training_option_inputs],
                             [import_summary, train_message, timer], api_name="train_import")

@@ -33,7 +33,7 @@ from typing import Any
 
 from .atomic import atomic_write_json
 from .backbones.unet import UNET_PRESETS
-from .data.sources import offered_sources
+from .data.sources import SOURCES, offered_sources
 from .em.config import filled_method_options
 from .em.laps import RunFolder
 from .em.methods import EM_METHODS
@@ -86,6 +86,8 @@ class JobRequest:
     eval_samples: int = 256
     #: the method's own options given (DiffEM's ``train_corruption``...), as ``train``'s flags take them
     method_options: dict[str, Any] = field(default_factory=dict)
+    #: the data source's own options (the toy manifold's points...), as ``make-observations``'s flags take them
+    data_options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, root: Path | None = None) -> None:
         """Raise ``ValueError`` naming the first bad field; ``observations`` must lie under ``root``."""
@@ -110,12 +112,13 @@ class JobRequest:
     def validate_source(self) -> None:
         if self.data not in DATA_SOURCES:
             raise ValueError(f"data must be one of {', '.join(DATA_SOURCES)}, got {self.data!r}")
+        SOURCES[self.data](self.data_options)  # refuses an option the source does not have, or out of bounds
         if not self.corruption:
             raise ValueError("a corruption (e.g. mask:0.75) is needed to train on " + str(self.data))
         parse_corruption(self.corruption, self.sigma_y)
 
     def validate_observations(self, root: Path | None) -> None:
-        if self.data is not None or self.corruption is not None:
+        if self.data is not None or self.corruption is not None or self.data_options:
             raise ValueError("train on data + corruption or on an imported observation set, not both")
         if root is None:
             raise ValueError("an imported observation set needs the job root it must lie under")
@@ -128,7 +131,8 @@ class JobRequest:
     def source_arguments(self) -> list[str]:
         if self.observations is not None:
             return ["--observations", str(Path(self.observations).resolve())]
-        return ["--data", str(self.data), "--corruption", str(self.corruption), "--sigma-y", str(self.sigma_y)]
+        return ["--data", str(self.data), "--corruption", str(self.corruption), "--sigma-y", str(self.sigma_y),
+                *flags(self.data_options)]
 
     def command(self, root: Path) -> list[str]:
         run = root / self.name
@@ -140,8 +144,12 @@ class JobRequest:
                 "--eval-samples", str(self.eval_samples), *self.option_arguments(), "--resume"]
 
     def option_arguments(self) -> list[str]:
-        return [text for name, value in self.method_options.items() if value is not None
-                for text in (flag_name("", name), str(value))]
+        return flags(self.method_options)
+
+
+def flags(options: dict[str, Any]) -> list[str]:
+    """Options as the command line's unprefixed flags (``--train-corruption mask-family``); unset ones left out."""
+    return [text for name, value in options.items() if value is not None for text in (flag_name("", name), str(value))]
 
 
 def job_threads() -> int:

@@ -17,8 +17,8 @@ from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
 from diffem.jobs import JobRequest
-from diffem.app.controls import chosen_training_options, method_option_values, observation_controls, \
-    sampler_option_values, training_option_values
+from diffem.app.controls import chosen_training_options, data_option_values, method_option_values, \
+    observation_controls, sampler_option_values, training_option_values
 
 SIZE = 16
 
@@ -190,20 +190,24 @@ def test_the_sampler_options_reach_the_restoration(client: Client, picture: str)
 
 
 def train_form(name: str, data: str, corruption: str, laps: int, steps: int, observations: int, batch: int,
-               method: str = "em-mmps", options: dict[str, object] | None = None, **more: object) -> tuple[object, ...]:
+               method: str = "em-mmps", options: dict[str, object] | None = None,
+               data_options: dict[str, object] | None = None, **more: object) -> tuple[object, ...]:
     """The Train tab's form (:data:`app.FORM_FIELDS`): these, and the request's defaults for the rest; then the
-    training option controls (``options`` for ``method``'s own, defaults elsewhere)."""
+    training option controls (``options`` for ``method``'s own, defaults elsewhere), then the data option
+    controls (``data_options`` for ``data``'s own)."""
     given = {"name": name, "method": method, "data": data, "corruption": corruption, "laps": laps,
              "steps_per_lap": steps, "observations_limit": observations, "batch_size": batch, **more}
+    owner = data if any(source == data for source, _ in app.DATA_OPTIONS) else None
     return (*[given[f] if f in given else getattr(app.REQUEST_DEFAULTS, f) for f in app.FORM_FIELDS],
-            *training_option_values(method, **(options or {})))
+            *training_option_values(method, **(options or {})), *data_option_values(owner, **(data_options or {})))
 
 
 def training_form(form: tuple[object, ...]) -> tuple[object, ...]:
-    """The form less its data source, as "Import and train" takes it (the training options stay)."""
+    """The form less its data source, as "Import and train" takes it (the training options stay, the data
+    options go)."""
     fields = len(app.FORM_FIELDS)
     return (*[value for value, field in zip(form[:fields], app.FORM_FIELDS) if field in app.TRAINING_FIELDS],
-            *form[fields:])
+            *form[fields:fields + len(app.TRAINING_OPTIONS)])
 
 
 def test_a_diffem_job_takes_its_options_from_their_controls(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,7 +248,14 @@ def test_training_endpoints_refuse_without_credentials(client: Client, monkeypat
 
 def test_an_admin_starts_watches_and_stops_one_training_job(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIFFEM_ADMIN_PASSWORD", "correct horse")
-    started, _ = client.predict("correct horse", *train_form("toy-run", "manifold", "projection:2", 2, 50, 64, 32),
+    with pytest.raises(Exception, match="less than minimum value 1"):  # a data option's control keeps its bounds
+        client.predict("correct horse", *train_form("toy-run", "manifold", "projection:2", 2, 50, 64, 32,
+                                                    data_options={"manifold_points": 0}), api_name="/train_start")
+    with pytest.raises(ValueError, match="manifold_points"):  # and so does the job, for every caller
+        JobRequest(name="toy-run", method="em-mmps", data="manifold", corruption="projection:2",
+                   data_options={"manifold_points": 0}).validate()
+    started, _ = client.predict("correct horse", *train_form("toy-run", "manifold", "projection:2", 2, 50, 64, 32,
+                                                             data_options={"manifold_points": 640}),
                                 api_name="/train_start")
     assert "started job 'toy-run'" in started
     try:
@@ -256,7 +267,10 @@ def test_an_admin_starts_watches_and_stops_one_training_job(client: Client, monk
         form = dict(zip(app.FORM_FIELDS, rest[3:3 + len(app.FORM_FIELDS)]))  # after the plots: for a reloaded page
         assert (form["name"], form["corruption"], form["batch_size"], form["preset"]) == ("toy-run", "projection:2",
                                                                                           32, "small")
+        data_controls = rest[3 + len(app.FORM_FIELDS) + len(app.TRAINING_OPTIONS):][:len(app.DATA_OPTIONS)]
+        assert dict(zip([o["name"] for _, o in app.DATA_OPTIONS], data_controls))["manifold_points"] == 640
         pid = app.JOBS.record()["pid"]
+        assert b"--manifold-points\x00640" in Path(f"/proc/{pid}/cmdline").read_bytes()  # the job's own flag
         seen_by_the_job = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
         assert b"correct horse" not in seen_by_the_job
         assert "correct horse" not in (app.JOBS.root / "job.json").read_text()

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..discovery import registered_options
 from ..imports.base import ImportSettings
-from ..jobs import JOB_METHODS
+from ..jobs import DATA_SOURCES as JOB_DATA_SOURCES, JOB_METHODS
 from ..operators import OPERATORS
 from ..options import describe_options
 from ..posterior import describe_posterior_methods
@@ -115,6 +115,21 @@ def training_option_values(method: str | None = None, **chosen: Any) -> list[Any
 def chosen_training_options(method: str, values: Sequence[Any]) -> dict[str, Any]:
     """``method``'s options from all the training option controls' values (an empty text is unset)."""
     return table_choice(TRAINING_OPTIONS, method, values)
+
+
+#: every option of every data source the Train tab offers (the toy manifold's points...), read from their source
+DATA_OPTIONS: OptionTable = [(source, dict(option)) for source in JOB_DATA_SOURCES
+                             for option in registered_options("data/sources", "register_source")[source]]
+
+
+def data_option_values(source: str | None = None, **chosen: Any) -> list[Any]:
+    """Every data option control's value: defaults, with ``chosen`` for ``source``'s own options."""
+    return table_values(DATA_OPTIONS, source, chosen)
+
+
+def chosen_data_options(source: str, values: Sequence[Any]) -> dict[str, Any]:
+    """``source``'s options from all the data option controls' values (an empty text is unset)."""
+    return table_choice(DATA_OPTIONS, source, values)
 
 
 def method_option_values(method: str | None = None, **chosen: Any) -> list[Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..jobs import LIMITS as JOB_LIMITS, JobRequest
 from .catalog import shape_words
-from .controls import chosen_training_options
+from .controls import chosen_data_options, chosen_training_options
 from .inputs import check_int
 
 #: the Train tab's form, in the order of its controls (a reloaded page gets a running job's settings back)
@@ -46,14 +46,18 @@ def training_form(form: Sequence[Any], fields: Sequence[str]) -> tuple[dict[str,
     return values, chosen_training_options(str(values["method"]), form[len(fields):])
 
 
-def job_request(values: dict[str, Any], options: dict[str, Any], imported_folder: Callable[[str], Path]) -> JobRequest:
-    """The job the form's ``values`` and method ``options`` describe; Data *imported* trains on the set imported
-    for the run name (``imported_folder(name)``)."""
+def job_request(values: dict[str, Any], options: dict[str, Any], imported_folder: Callable[[str], Path],
+                data_values: Sequence[Any] = ()) -> JobRequest:
+    """The job the form's ``values``, method ``options`` and data option controls (``data_values``: every
+    :data:`~.controls.DATA_OPTIONS` control's) describe; Data *imported* trains on the set imported for the run
+    name (``imported_folder(name)``)."""
     settings = training_settings(values) | {"method_options": options}
     if values["data"] == IMPORTED_DATA:
         source = {"data": None, "corruption": None, "observations": str(imported_folder(settings["name"]))}
     else:
-        source = {"data": str(values["data"]), "corruption": str(values["corruption"])}
+        data = str(values["data"])
+        source = {"data": data, "corruption": str(values["corruption"]),
+                  "data_options": chosen_data_options(data, data_values) if data_values else {}}
     return JobRequest(**settings, **source)
 
 
