@@ -49,6 +49,7 @@ from diffem.app.training import FORM_FIELDS, IMPORTED_DATA, LAP_COLUMNS, NUMBER_
 from diffem.imaging import tensor_to_image
 from diffem.imports.upload import MAX_UPLOAD_BYTES
 from diffem.backbones.unet import UNET_PRESETS
+from diffem.data.sources import SOURCES
 from diffem.jobs import DATA_SOURCES as JOB_DATA_SOURCES, JOB_METHODS, JobManager
 from diffem.operators import OPERATORS
 from diffem.posterior import describe_posterior_methods, method_cost
@@ -613,6 +614,12 @@ def data_source_controls(source: str) -> Any:
     return shown_group(source, OPTION_DATA_SOURCES)
 
 
+def data_source_corruption(source: str) -> Any:
+    """A corruption that suits the chosen source's data, when a visitor picks it (an imported set keeps the field
+    as it is: its observations are already corrupted; a reloaded job keeps its own)."""
+    return gr.update(value=SOURCES[source].corruption) if source in SOURCES else gr.skip()
+
+
 #: the methods that have options, each with a group of controls
 OPTION_METHODS = list(dict.fromkeys(name for name, _ in METHOD_OPTIONS))
 #: the samplers that have options, likewise
@@ -843,6 +850,7 @@ def build_demo() -> gr.Blocks:
         train_method.change(training_method_controls, train_method, training_groups, api_name=False)
         if data_groups:
             train_data.change(data_source_controls, train_data, data_groups, api_name=False)
+        train_data.input(data_source_corruption, train_data, train_corruption, api_name=False)
         start_button.click(start_training, [password, *form, *training_option_inputs, *data_option_inputs],
                            [train_message, timer], api_name="train_start")
         import_button.click(import_and_train, [password, train_upload, *import_inputs, *training_controls,

@@ -339,3 +339,20 @@ def test_a_race_at_equal_cost_gives_each_lane_the_steps_its_budget_buys_and_show
     assert lanes[0].done and round(picture.shape[1] / picture.shape[0]) == 5  # 3 samples, their mean, their std
     assert f"{lanes[0].steps} steps" in note and "interval coverage" in note
     assert skipped_note("conditional", "blurry", ["blur"]).endswith(f"skipped, it restores only {operator_title('blur')}")
+
+
+def test_choosing_a_data_source_shows_its_options_and_a_corruption_that_suits_its_data() -> None:
+    """The Train tab's Data menu: the chosen source's option group alone is shown, and picking a source puts in the
+    corruption field one that acts on its domain (the toy manifold's vectors need a projection, not a pixel mask)."""
+    from diffem.data.sources import SOURCES
+    from diffem.jobs import DATA_SOURCES
+    from diffem.operators import parse_corruption
+
+    for source in DATA_SOURCES:
+        groups = app.data_source_controls(source)
+        groups = groups if isinstance(groups, list) else [groups]
+        assert [group["visible"] for group in groups] == [name == source for name in app.OPTION_DATA_SOURCES]
+        corruption = app.data_source_corruption(source)["value"]
+        assert parse_corruption(corruption, 0.01).domain in (SOURCES[source].domain, "any"), (source, corruption)
+    assert app.data_source_corruption("manifold")["value"] == "projection:2"
+    assert "value" not in app.data_source_corruption(app.IMPORTED_DATA)  # an imported set is already corrupted

@@ -44,6 +44,8 @@ class DataSource(ABC):
     argument: ClassVar[str | None] = None
     #: whether the app's Train tab (a training job) offers it: a source that reads the server's files does not
     offered: ClassVar[bool] = False
+    #: a corruption that suits its data, the Train tab's starting value when it is chosen
+    corruption: ClassVar[str] = "mask:0.75"
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, options: Any = None) -> None:

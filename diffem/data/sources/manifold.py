@@ -18,6 +18,7 @@ class ToyManifold(DataSource):
     title = "points of a toy manifold"
     domain = "vector"
     offered = True
+    corruption = "projection:2"
 
     @dataclass(frozen=True)
     class Options:
