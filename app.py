@@ -356,8 +356,8 @@ def start_training(password: str, *form: Any) -> tuple[str, Any]:
     ``form``: the :data:`FORM_FIELDS`, then every training option control (:data:`TRAINING_OPTIONS`), then every
     data option control (:data:`DATA_OPTIONS`)."""
     check_password(password)
-    head, data_values = form[:FORM_CONTROLS - len(DATA_OPTIONS)], form[FORM_CONTROLS - len(DATA_OPTIONS):]
-    request = job_request(*training_form(head, FORM_FIELDS), JOBS.imported_folder, data_values)
+    data_start = len(FORM_FIELDS) + len(TRAINING_OPTIONS)
+    request = job_request(*training_form(form[:data_start], FORM_FIELDS), JOBS.imported_folder, form[data_start:])
     record = JOBS.start(request)
     return f"started job {request.name!r} (process {record['pid']})", gr.Timer(active=True)
 

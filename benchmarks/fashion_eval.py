@@ -6,9 +6,10 @@
   are, the Gaussian lap 0, and the corruption ladder's EM-MMPS runs at 25 / 50 / 90 % masks);
 - posterior quality on the first M held-out test observations: PSNR/SSIM of single samples and
   of the mean of 8, with MMPS (k = 1, 3), DPS and conditional sampling at equal steps, and the
-  wall time per image; DPS runs at the step size ``zeta`` tuned for the prior judged, on validation
-  observations (the train split's last ``--tune-count`` images: :mod:`diffem.tuning`), as the app does, (batched, on the machine it runs on); MMPS k = 1 also as the official codes
+  wall time per image (batched, on the machine it runs on); MMPS k = 1 also as the official codes
   spend it (``k + 1`` VJPs: ``mmps_k1_official_cost``), the cost reference for the speed target.
+  DPS runs at the step size ``zeta`` tuned for the prior judged, on validation observations (the
+  train split's last ``--tune-count`` images: :func:`diffem.tuning.tune`), as the app does.
 
     python benchmarks/fashion_eval.py --runs runs/fashion --out results.json
 """
@@ -36,7 +37,7 @@ from diffem.features import load_feature_net  # noqa: E402
 from diffem.operators import parse_corruption  # noqa: E402
 from diffem.data.observations import make_observation_set  # noqa: E402
 from diffem.posterior import PosteriorOptions  # noqa: E402
-from diffem.tuning import grid_search, validation_observations  # noqa: E402
+from diffem.tuning import tune  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "checkpoints"))
@@ -100,11 +101,12 @@ def main() -> None:
         return evaluate_posterior(bundle, test, method, args.count, args.samples, args.steps, seed=0,
                                   batch_size=args.count, options=options, tuned=tuned)
 
-    def tuned_dps(bundle: PriorBundle, test: Any) -> dict[str, Any]:
-        """DPS's zeta tuned for this prior and the test set's corruption, in tuned.json's layout."""
-        validation = validation_observations(OBSERVATION_SPECS["mask"], args.tune_count)
-        record = grid_search(bundle, validation, "dps", "zeta", steps=args.steps, batch_size=args.tune_count)
-        return {"dps": {test.operator.name: record}}
+    def tuned_dps(path: str, observations: str) -> dict[str, Any]:
+        """DPS's zeta tuned for the prior at ``path`` and the corruption of the set ``observations``, in tuned.json's
+        layout (not written: a run's lap folder is not a shipped bundle)."""
+        record = tune(path, OBSERVATION_SPECS[observations], count=args.tune_count, steps=args.steps, device=device,
+                      write=False)
+        return {"dps": {tests[observations].operator.name: record}}
 
     def prior(bundle: PriorBundle, test: Any) -> dict[str, Any]:
         return evaluate_prior(bundle, test, args.prior_samples, args.steps, seed=0, features=features)
@@ -141,7 +143,7 @@ def main() -> None:
         entry, bundle = dict(results["models"]["em-mmps-mask"]), priors["em-mmps-mask"]
         entry["mmps_k1_official_cost"] = posterior(bundle, clean, "mmps", 1, reuse_products=False)
         entry["mmps_k3"] = posterior(bundle, clean, "mmps", 3)
-        tuned = tuned_dps(bundle, clean)
+        tuned = tuned_dps(entry["path"], "mask")
         entry["dps"] = posterior(bundle, clean, "dps", tuned=tuned) | {"tuning": tuned["dps"][clean.operator.name]}
         if "blur" in tests:
             entry["mmps_k1_blur"] = posterior(bundle, tests["blur"], "mmps", 1)

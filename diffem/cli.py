@@ -330,20 +330,23 @@ def data_source_words() -> str:
 
 
 def data_source_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The chosen ``--data`` source's options given as flags; a flag of another source is refused, naming it."""
+    """The chosen ``--data`` source's options given as flags; a flag of another source, or one given without
+    ``--data`` (an observation set already fixes its data), is refused, naming it."""
     from .data.sources import parse_source
     from .options import flag_name
 
-    chosen, _ = parse_source(args.data)
+    chosen = None if args.data is None else parse_source(args.data)[0].name
     given = {}
     for owner, described in registered_options("data/sources", "register_source").items():
         for option in described:
             value = getattr(args, option["name"], None)
             if value is None:
                 continue
-            if owner != chosen.name:
-                raise UsageError(f"{flag_name('', option['name'])} is an option of --data {owner}, not of "
-                                 f"{chosen.name}")
+            flag = flag_name("", option["name"])
+            if chosen is None:
+                raise UsageError(f"{flag} goes with --data; an observation set already fixes its data")
+            if owner != chosen:
+                raise UsageError(f"{flag} is an option of --data {owner}, not of {chosen}")
             given[option["name"]] = value
     return given
 
@@ -576,13 +579,7 @@ def command_train(args: argparse.Namespace) -> None:
         raise UsageError("--data needs --corruption (e.g. mask:0.75)")
     if args.data is None and args.corruption is not None:
         raise UsageError("--corruption goes with --data; an observation set already fixes its corruption")
-    given_source_options = data_source_options(args) if args.data is not None else {}
-    if args.data is None:
-        for described in registered_options("data/sources", "register_source").values():
-            for option in described:
-                if getattr(args, option["name"], None) is not None:
-                    raise UsageError(f"--{option['name'].replace('_', '-')} goes with --data; an observation set "
-                                     "already fixes its data")
+    given_source_options = data_source_options(args)
     observations = args.observations if args.data is None else str(Path(args.out) / "observations")
     config = EMConfig(
         method=args.method, observations=observations, out=args.out, laps=args.laps,

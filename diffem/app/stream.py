@@ -157,12 +157,13 @@ def skipped_note(method: str, prior: str, operators: Sequence[str]) -> str:
     return f"**{method}** · {prior}: skipped, it restores only " + ", ".join(operator_title(n) for n in operators)
 
 
-def lane_view(lane: Lane, bundle: PriorBundle, observation: Observation) -> tuple[np.ndarray, str]:
+def lane_view(lane: Lane, bundle: PriorBundle, observation: Observation) -> tuple[np.ndarray | None, str]:
     """A lane as the page shows it: its samples so far and its line; once done, its samples, their mean and their
     std map, and its figures (:func:`lane_note`). A finished lane's view does not change: compute it once."""
-    if not lane.done or lane.latest is None:
-        estimate = None if lane.latest is None else bundle.scaling.to_pixels(lane.latest.estimate).cpu()
-        return (None if estimate is None else strip(estimate)), lane_note(lane, None)
+    if lane.latest is None:
+        return None, lane_note(lane, None)
+    if not lane.done:
+        return strip(bundle.scaling.to_pixels(lane.latest.estimate).cpu()), lane_note(lane, None)
     summary = summarise(bundle, observation, lane.latest.estimate, lane.latest.seconds, lane.steps)
     return samples_mean_spread(summary.samples, summary.mean, summary.spread), lane_note(lane, summary)
 

@@ -17,6 +17,7 @@ from ..jobs import LIMITS as JOB_LIMITS, JobRequest
 from .catalog import shape_words
 from .controls import chosen_data_options, chosen_training_options
 from .inputs import check_int
+from .summary import percent
 
 #: the Train tab's form, in the order of its controls (a reloaded page gets a running job's settings back)
 FORM_FIELDS = ("name", "method", "data", "corruption", "laps", "steps_per_lap", "observations_limit", "batch_size",
@@ -47,7 +48,7 @@ def training_form(form: Sequence[Any], fields: Sequence[str]) -> tuple[dict[str,
 
 
 def job_request(values: dict[str, Any], options: dict[str, Any], imported_folder: Callable[[str], Path],
-                data_values: Sequence[Any] = ()) -> JobRequest:
+                data_values: Sequence[Any]) -> JobRequest:
     """The job the form's ``values``, method ``options`` and data option controls (``data_values``: every
     :data:`~.controls.DATA_OPTIONS` control's) describe; Data *imported* trains on the set imported for the run
     name (``imported_folder(name)``)."""
@@ -57,14 +58,14 @@ def job_request(values: dict[str, Any], options: dict[str, Any], imported_folder
     else:
         data = str(values["data"])
         source = {"data": data, "corruption": str(values["corruption"]),
-                  "data_options": chosen_data_options(data, data_values) if data_values else {}}
+                  "data_options": chosen_data_options(data, data_values)}
     return JobRequest(**settings, **source)
 
 
 def import_words(summary: dict[str, Any], name: str) -> str:
     """An import's summary for a person: how many, into which run, what size, how much of them is observed."""
     held = f" (+{summary['held_out']} held out for evaluation)" if summary["held_out"] else ""
-    observed = (f"{summary['observed_fraction'] * 100:.0f} % of their pixels observed" if "observed_fraction" in summary
+    observed = (f"{percent(summary['observed_fraction'])} of their pixels observed" if "observed_fraction" in summary
                 else "each blurred by its own kernel")
     return (f"Imported **{summary['observations']}** observations{held} into run {name!r}: "
             f"{shape_words((summary['channels'], summary['size'], summary['size']))}, {observed}.")

@@ -101,7 +101,7 @@ def source_settings(cls: type[DataSource], settings: Mapping[str, Any]) -> dict[
     if unknown:
         raise ValueError(f"no data source has the option {unknown[0]!r}")
     own = {field.name for field in dataclasses.fields(cls.Options)}
-    return {name: value for name, value in settings.items() if name in own and value is not None}
+    return {name: value for name, value in settings.items() if name in own}
 
 
 def load_clean_data(spec: str, scaling: DataScaling | None = None, **settings: Any) -> CleanData:
