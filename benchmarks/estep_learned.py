@@ -11,7 +11,7 @@ be measured, at equal cost per sampler (one denoiser call a step, MMPS adds its 
   of each held-out observation, which is what an E-step hands the next M-step.
 - ``--part fashion``: a Fashion prior, by default the shipped clean-data reference (``--prior``).
   MMPS (GMRES, k = 1, the E-step's) on the first ``--count`` 75 %-masked test images, ``--samples``
-  draws each: PSNR of their mean, coverage of the central 50 % / 90 % per-pixel intervals (randomised
+  draws each (for a DiffEM conditional model, its own draws ``q(x | y)``, DiffEM's E-step): PSNR of their mean, coverage of the central 50 % / 90 % per-pixel intervals (randomised
   PIT, :func:`diffem.metrics.calibration`) and the
   spread-skill ratio (1 = calibrated; below 1: the draws are too alike). Then the Fréchet distance
   (``fashion-features``) of ``--prior-samples`` unconditional samples to the 10,000 test images.
@@ -87,9 +87,17 @@ def manifold_rows(bundle: PriorBundle, work: Path, samplers: list[str], steps: l
     return rows
 
 
-def fashion_rows(prior_path: Path, samplers: list[str], steps: list[int], count: int, samples: int,
-                 prior_samples: int, fd_steps: int) -> list[str]:
-    bundle = PriorBundle.from_pretrained(prior_path, device="cpu")
+def e_step_method(bundle: PriorBundle) -> tuple[str, dict[str, int] | None, str]:
+    """The posterior method an EM run's E-step uses with this bundle, its options, and its words."""
+    if bundle.kind == "conditional":
+        return "conditional", None, "The conditional model's own draws q(x | y) (DiffEM's E-step)"
+    return "mmps", {"iterations": 1}, "MMPS (GMRES, k = 1)"
+
+
+def fashion_rows(bundle: PriorBundle, samplers: list[str], steps: list[int], count: int, samples: int,
+                 prior_samples: int, fd_steps: int) -> tuple[list[str], float]:
+    """The table's rows, and the black share of the clean images the draws are judged against."""
+    method, options, _ = e_step_method(bundle)
     clean = load_clean_data("fashion-mnist").test
     observations = make_observation_set(clean[:count], parse_corruption("mask:0.75", sigma_y=0.01), seed=0,
                                         keep_clean=True)
@@ -100,16 +108,17 @@ def fashion_rows(prior_path: Path, samplers: list[str], steps: list[int], count:
     for name in samplers:
         for n in steps:
             start = time.perf_counter()
-            report = evaluate_posterior(bundle, observations, "mmps", count=count, samples=samples, steps=n,
-                                        sampler=name, batch_size=count * samples, options={"iterations": 1})
+            report = evaluate_posterior(bundle, observations, method, count=count, samples=samples, steps=n,
+                                        sampler=name, batch_size=count * samples, options=options)
             distance = ""
             if n == fd_steps and prior_samples:
                 prior = evaluate_prior(bundle, reference, prior_samples, steps=n, sampler=name, features=features)
                 distance = f"{prior['frechet_features']:.1f}"
             rows.append(f"| {name} | {n} | {report['psnr_mean']:.2f} | {report['coverage_50']:.3f} | "
-                        f"{report['coverage_90']:.3f} | {report['spread_skill']:.3f} | {distance} |")
+                        f"{report['coverage_90']:.3f} | {report['spread_skill']:.3f} | "
+                        f"{100 * report['black_share']:.1f} % | {distance} |")
             print(rows[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
-    return rows
+    return rows, report["truth_black_share"]
 
 
 def main() -> None:
@@ -120,10 +129,11 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "runs" / "estep-manifold"))
     parser.add_argument("--laps", type=int, default=8, help="laps of the manifold's clean-data MLP (1,000 steps each)")
     parser.add_argument("--count", type=int, default=2048, help="manifold points, or Fashion observations")
-    parser.add_argument("--samples", type=int, default=8, help="Fashion: MMPS draws per observation")
+    parser.add_argument("--samples", type=int, default=8, help="Fashion: posterior draws per observation")
     parser.add_argument("--prior-samples", type=int, default=500, help="Fashion: unconditional samples for the FD")
     parser.add_argument("--fd-steps", type=int, default=64, help="Fashion: the step count whose rows get an FD")
-    parser.add_argument("--prior", type=Path, default=FASHION_PRIOR, help="Fashion: the prior (a bundle folder)")
+    parser.add_argument("--prior", type=Path, default=FASHION_PRIOR,
+                        help="Fashion: the prior, or a DiffEM conditional model (a bundle folder)")
     parser.add_argument("--section", help="the BENCHMARKS.md section (default: estep-manifold or estep-fashion)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
@@ -142,21 +152,26 @@ def main() -> None:
             "|---|---|---|---|---|", *rows])
         section = "estep-manifold"
     else:
-        rows = fashion_rows(args.prior, args.samplers, args.steps, args.count, args.samples, args.prior_samples,
-                            args.fd_steps)
+        bundle = PriorBundle.from_pretrained(args.prior, device="cpu")
+        if bundle.kind == "conditional" and args.prior_samples:
+            parser.error(f"{args.prior} is a conditional model, which has no prior samples: give --prior-samples 0")
+        rows, truth_share = fashion_rows(bundle, args.samplers, args.steps, args.count, args.samples,
+                                         args.prior_samples, args.fd_steps)
         text = "\n".join([
-            f"Prior: `{shown_path(args.prior)}`. MMPS (GMRES, k = 1) on the first "
+            f"Prior: `{shown_path(args.prior)}`. {e_step_method(bundle)[2]} on the first "
             f"{args.count} Fashion-MNIST test images under 75 % random masks (`sigma_y = 0.01`, seed 0), {args.samples} "
             "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals (randomised "
             "PIT over the pixels where a draw is off the truth by more than half a grey level, ties split: "
             "`diffem.metrics.calibration`; a calibrated posterior covers "
             f"50 % / 90 %, and with {args.samples} draws one sure and wrong still covers 0 / "
-            f"{max(0.0, 1 - (args.samples + 1) * 0.05):.2f}), spread-skill ratio (1 = calibrated)."
+            f"{max(0.0, 1 - (args.samples + 1) * 0.05):.2f}), spread-skill ratio (1 = calibrated), black share of the "
+            f"draws (pixels within two grey levels of black, `diffem.metrics.black_share`; the clean images: "
+            f"{100 * truth_share:.1f} %): what the next M-step learns the background from."
             + (f" FD: `fashion-features`, {args.prior_samples} unconditional samples against the 10,000 test images "
                "(biased upwards by the small sample: compare rows)." if args.prior_samples else "")
             + PC_COST * ("pc" in args.samplers), "",
-            "| sampler | steps | PSNR of the mean (dB) | coverage 50 % | coverage 90 % | spread-skill | FD |",
-            "|---|---|---|---|---|---|---|", *rows])
+            "| sampler | steps | PSNR of the mean (dB) | coverage 50 % | coverage 90 % | spread-skill | black share | FD |",
+            "|---|---|---|---|---|---|---|---|", *rows])
         section = "estep-fashion"
     print(text)
     if args.write:

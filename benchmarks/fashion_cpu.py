@@ -105,15 +105,20 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("prior_samples", "fd_steps", "count", "samples", "steps")}
 
 
+def share_text(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f} %"
+
+
 def table(results: dict[str, Any]) -> str:
     reference = results.get(REFERENCE, {}).get("prior", {}).get("frechet_features")
-    lines = ["| prior | bundle | FD | FD / reference | MMPS k = 1 PSNR (1 sample) | SSIM (1 sample) | "
-             "PSNR (mean) | SSIM (mean) | ms / image |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| prior | bundle | FD | FD / reference | black share | MMPS k = 1 PSNR (1 sample) | SSIM (1 sample) | "
+             "PSNR (mean) | SSIM (mean) | ms / image |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
         fd = entry["prior"]["frechet_features"]
         post = entry["mmps_k1"]
         ratio = f"{fd / reference:.2f}x" if reference else "-"
-        lines.append(f"| {name} | `{entry['path']}` | {fd:.1f} | {ratio} | {post['psnr_single']:.2f} | "
+        lines.append(f"| {name} | `{entry['path']}` | {fd:.1f} | {ratio} | {share_text(entry['prior'].get('black_share'))} | "
+                     f"{post['psnr_single']:.2f} | "
                      f"{post['ssim_single']:.3f} | {post['psnr_mean']:.2f} | {post['ssim_mean']:.3f} | "
                      f"{1000 * post['seconds_per_image']:.0f} |")
     return "\n".join(lines)
@@ -167,12 +172,15 @@ def main() -> None:
     results = {key: results[key] for key in order}
     save()
     minutes = sum(entry["seconds"] for entry in results.values()) / 60
+    test_share = next((entry["prior"].get("test_black_share") for entry in results.values()), None)
     body = f"""Unconditional Fashion-MNIST priors measured side by side on this CPU (`benchmarks/fashion_cpu.py`):
 Fréchet distance (`fashion-features`) between {args.prior_samples:,} prior samples ({args.fd_steps} DDPM steps) and the
 10,000 clean test images; MMPS (GMRES, k = 1, {args.steps} steps) on the first {args.count} held-out 75 %-masked
 test observations, {args.samples} samples each (PSNR/SSIM of one sample and of their mean; ms / image batched by
 {args.count}). {args.prior_samples:,} samples bias the FD upwards against the GPU table's 10,000: compare these rows
-with each other. {minutes:.0f} minutes of measurement. Results: `{shown_path(args.out)}`. {args.note}
+with each other. Black share: the prior samples' pixels within two grey levels of black, which background speckle
+lowers (`diffem.metrics.black_share`; the clean test images: {share_text(test_share)}). {minutes:.0f} minutes of
+measurement. Results: `{shown_path(args.out)}`. {args.note}
 
 {table(results)}
 """

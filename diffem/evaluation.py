@@ -3,7 +3,8 @@ r"""Evaluating a saved prior or conditional model on a held-out test set.
 - Posterior quality: for each of ``count`` test observations, ``samples`` posterior draws (the
   draws of an observation share its sampler batches, :func:`draw_posterior_samples`);
   PSNR/SSIM of a single draw and of their mean against the clean image, the normalised residual
-  ``||y - A x|| / (sigma_y sqrt(m))`` of the draws, and with two draws or more their calibration
+  ``||y - A x|| / (sigma_y sqrt(m))`` of the draws, their black share beside the truth's
+  (:func:`diffem.metrics.black_share`), and with two draws or more their calibration
   (coverage of the central 50 % and 90 % intervals, CRPS, spread-skill ratio;
   :mod:`diffem.metrics`); the wall time per image, and the network evaluations and VJPs of one
   sampler run (a batch of draws counts as one). The posterior is built by
@@ -12,7 +13,8 @@ r"""Evaluating a saved prior or conditional model on a held-out test set.
 - Without clean test images (an imported set): the held-out observed-pixel PSNR and the
   residual of the draws (:mod:`diffem.heldout`), with the same time and cost figures.
 - Prior quality (unconditional priors): Fréchet distance between ``prior_samples`` draws and the
-  clean test images, on pixels or on a feature network's features.
+  clean test images, on pixels or on a feature network's features, and the black share of the draws
+  beside the test images' (:func:`diffem.metrics.black_share`: a speckled background lowers it).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .bundle import PriorBundle
 from .data.observations import ObservationSet
 from .guidance import Cost
 from .heldout import held_out_report, hide_observed_pixels
-from .metrics import calibration, frechet_distance, normalised_residual, psnr, ssim
+from .metrics import black_share, calibration, frechet_distance, normalised_residual, psnr, ssim
 from .posterior import make_posterior
 from .rng import make_generator
 from .samplers import make_sampler
@@ -79,7 +81,8 @@ def draw_posterior_samples(bundle: PriorBundle, observations: ObservationSet, me
 
 
 def posterior_report(draws: PosteriorDraws, truth_pixels: Tensor, scaling: Any) -> dict[str, Any]:
-    """PSNR/SSIM of the first draw and of the mean, normalised residual, calibration (2+ draws), time and cost."""
+    """PSNR/SSIM of the first draw and of the mean, normalised residual, black share of the draws and of the truth,
+    calibration (2+ draws), time and cost."""
     pixels = scaling.to_pixels(draws.samples)
     single, mean = pixels[0], pixels.mean(dim=0)
     count = truth_pixels.shape[0]
@@ -87,6 +90,7 @@ def posterior_report(draws: PosteriorDraws, truth_pixels: Tensor, scaling: Any) 
         "psnr_single": float(psnr(single, truth_pixels).mean()), "ssim_single": float(ssim(single, truth_pixels).mean()),
         "psnr_mean": float(psnr(mean, truth_pixels).mean()), "ssim_mean": float(ssim(mean, truth_pixels).mean()),
         "normalised_residual": float(draws.residuals.mean()),
+        "black_share": black_share(pixels), "truth_black_share": black_share(truth_pixels),
         "seconds_per_image": draws.seconds / count,
         "network_calls_per_sample": draws.cost.network, "vjps_per_sample": draws.cost.vjps,
     }
@@ -134,7 +138,8 @@ def evaluate_prior(bundle: PriorBundle, test: ObservationSet, prior_samples: int
     generator = make_generator(seed, device)
     draws = [chooser.sample(bundle.denoiser, (min(batch_size, prior_samples - s), *bundle.event_shape),
                             generator=generator, device=device).cpu() for s in range(0, prior_samples, batch_size)]
-    pixels = test.scaling.to_pixels(torch.cat(draws))
+    pixels, clean = test.scaling.to_pixels(torch.cat(draws)), test.scaling.to_pixels(test.x)
     name = "frechet_features" if features is not None else "frechet_pixels"
-    distance = frechet_distance(pixels.to(device), test.scaling.to_pixels(test.x).to(device), features)
-    return {name: distance, "prior_samples": prior_samples, "reference_images": int(test.x.shape[0]), "steps": steps}
+    distance = frechet_distance(pixels.to(device), clean.to(device), features)
+    return {name: distance, "black_share": black_share(pixels), "test_black_share": black_share(clean),
+            "prior_samples": prior_samples, "reference_images": int(test.x.shape[0]), "steps": steps}

@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from diffem.metrics import (GREY_LEVEL, calibration, crps, interval_coverage, normalised_residual, spread_skill_ratio,
+from diffem.metrics import (GREY_LEVEL, black_share, calibration, crps, interval_coverage, normalised_residual, spread_skill_ratio,
                             within_interval)
 from diffem.operators import GaussianBlur, RandomMask
 
@@ -129,3 +129,16 @@ def test_eval_reports_calibration_cost_and_clamps(generator: torch.Generator) ->
     assert 0 < report["normalised_residual"] < 5
     single = evaluate_posterior(bundle, test, "dps", count=6, samples=1, steps=8)
     assert "coverage_50" not in single and single["vjps_per_sample"] == 8
+
+
+def test_the_black_share_counts_pixels_within_two_grey_levels_of_black(generator: torch.Generator) -> None:
+    background = torch.zeros(4, 1, 8, 8)
+    background[:, :, :4] = 0.5  # the object: half of the pixels
+    assert black_share(background) == 0.5
+    faint = background + (2.4 * GREY_LEVEL) * torch.rand(background.shape, generator=generator)
+    assert black_share(faint) == 0.5  # noise under two and a half grey levels is no speckle
+    speckled = background.clone()
+    speckled[:, :, 4:, ::2] = 3 * GREY_LEVEL  # a grey dot on every other background pixel
+    assert black_share(speckled) == 0.25
+    uniform = torch.rand(100_000, generator=generator)
+    assert abs(black_share(uniform) - 2.5 / 255) < 4 * math.sqrt(0.01 / 100_000)

@@ -109,6 +109,8 @@ def test_make_observations_writes_train_and_test(trained: Path) -> None:
     meta = json.loads((trained / "obs" / "observations.json").read_text())
     assert meta["event_shape"] == [1, 16, 16] and meta["count"] == 27 and meta["test_count"] == 3
     assert meta["operator"]["name"] == "mask"
+    lap = json.loads((trained / "run" / "laps" / "lap-0001" / "metrics.json").read_text())
+    assert lap["frechet_pixels"] > 0 and 0 <= lap["black_share"] <= 1 and 0 <= lap["test_black_share"] <= 1
 
 
 def test_sample_restore_and_eval(trained: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,6 +131,7 @@ def test_sample_restore_and_eval(trained: Path, image_folder: Path, capsys: pyte
     report = json.loads(capsys.readouterr().out)
     assert 0 < report["posterior"]["psnr_single"] < 100
     assert report["prior_quality"]["frechet_pixels"] > 0
+    assert 0 <= report["prior_quality"]["black_share"] <= 1 and 0 <= report["prior_quality"]["test_black_share"] <= 1
 
 
 def test_method_options_are_flags_generated_from_each_method(trained: Path, image_folder: Path, tmp_path: Path,

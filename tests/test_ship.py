@@ -61,7 +61,8 @@ def test_ships_the_cpu_trained_diffem_prior_with_its_card(runs: Path, tmp_path: 
     cpu.write_text(json.dumps(evaluation({
         "em-mmps-mask": {"prior": {"frechet_features": 150.5}},
         "reference": {"prior": {"frechet_features": 61.7}},
-        "diffem-mask-prior": {"prior": {"frechet_features": 123.4}, "mmps_k1": posterior}})))
+        "diffem-mask-prior": {"prior": {"frechet_features": 123.4, "black_share": 0.3, "test_black_share": 0.514},
+                              "mmps_k1": posterior}})))
     gpu = tmp_path / "gpu.json"  # a later file does not override the first one that has the model
     gpu.write_text(json.dumps({**evaluation({"diffem-mask-prior": {"prior": {"frechet_features": 1.0}}}),
                                "device": "GPU"}))
@@ -77,6 +78,7 @@ def test_ships_the_cpu_trained_diffem_prior_with_its_card(runs: Path, tmp_path: 
     assert "**123.4**" in card and "`em-mmps-mask` 150.5" in card and "measured on CPU: test machine" in card
     assert "| mask 75 % | MMPS (GMRES, k = 1) | 18.50 | 0.610 | 20.25 | 0.700 | 250.0 |" in card
     assert "no GPU" in card and "the first 128 Fashion-MNIST" in card and "lap 1 starts from the conditional" in card
+    assert "speckle lowers it): **30.0 %**, against 51.4 % for the clean test images" in card
     assert "- Note: timed beside a training run" in card and "FD on 32 samples, 8-step sampler" in card
     assert "| 0 | gaussian |" in card and "| 1 | unconditional |" in card
     assert (folder / "samples.png").is_file()
@@ -102,3 +104,18 @@ def test_the_ladder_table_puts_fd_against_the_mask_ratio() -> None:
     table = shipping.ladder_table(models, 30.0).splitlines()
     assert table[2:] == ["| 50 % | 4 | 60.0 | 2.00x | 6.76 |", "| 75 % | 16 | 90.0 | 3.00x | 13.18 |"]
     assert shipping.ladder_table({}, 30.0) == ""
+
+
+def test_issue_19s_targets_are_checked_where_the_evaluation_has_their_figures() -> None:
+    sys.path.insert(0, str(ROOT / "checkpoints"))
+    import ship as shipping
+
+    models = {"reference": {"prior": {"frechet_features": 60.0, "black_share": 0.5}},
+              "em-mmps-mask": {"prior": {"frechet_features": 90.0, "black_share": 0.3}},
+              "diffem-mask-prior": {"prior": {"frechet_features": 72.0, "black_share": 0.46}}}
+    assert shipping.prior_targets(models).splitlines() == [
+        "| DiffEM prior FD within 1.3x of the reference (issue 19) | 1.20x | met |",
+        "| EM-MMPS samples' black share >= 90 % of the reference's (50.0 %) | 30.0 % | missed |",
+        "| DiffEM prior samples' black share >= 90 % of the reference's (50.0 %) | 46.0 % | met |"]
+    older = {"reference": {"prior": {"frechet_features": 60.0}}, "em-mmps-mask": {"prior": {"frechet_features": 90.0}}}
+    assert shipping.prior_targets(older) == ""  # an evaluation from before the black share: no rows

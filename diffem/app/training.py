@@ -90,6 +90,7 @@ PLOTS = {"quality": ("frechet_pixels", "frechet_features", "sinkhorn", "heldout_
          "PSNR (dB)": ("posterior_psnr", "heldout_pixel_psnr"), "loss": ("final_loss",)}
 #: the per-lap table's columns after "lap": a header and the metric(s) it shows; only columns some lap has
 LAP_COLUMNS = (("loss", ("final_loss",)), ("Fréchet", ("frechet_pixels", "frechet_features")),
+               ("black share", ("black_share",)),
                ("posterior PSNR", ("posterior_psnr",)), ("Sinkhorn", ("sinkhorn",)),
                ("held-out pixel PSNR", ("heldout_pixel_psnr",)), ("held-out residual", ("heldout_residual",)))
 

@@ -2,9 +2,10 @@ r"""Per-lap evaluation of an EM run, against held-out clean test data.
 
 - Vectors (toy manifold): Sinkhorn divergence between samples of the model's prior and the
   held-out truth (:func:`diffem.metrics.sinkhorn_divergence`), and the RMSE of posterior samples.
-- Images: PSNR and SSIM of single posterior samples of held-out test observations, and the
+- Images: PSNR and SSIM of single posterior samples of held-out test observations, the
   Fréchet distance between the prior's samples and clean test images (on raw pixels until a
-  feature network is given).
+  feature network is given), and the black share of the prior's samples
+  (:func:`diffem.metrics.black_share`; the test images' own is ``test_black_share``).
 
 For DiffEM, whose model is the posterior ``q(x | y)`` rather than a prior, "prior samples" are
 posterior samples of fresh test observations: draws from ``q(x) = E_y[q(x | y)]``.
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 
 from ..data.observations import ObservationSet
 from ..heldout import held_out_report, hide_observed_pixels
-from ..metrics import frechet_distance, psnr, sinkhorn_divergence, ssim
+from ..metrics import black_share, frechet_distance, psnr, sinkhorn_divergence, ssim
 from ..samplers import Sampler
 from .estep import PosteriorFactory, posterior_samples
 
@@ -63,8 +64,10 @@ def evaluate_lap(prior_draw: PriorDraw, posterior: PosteriorFactory, test: Obser
         if vector:
             metrics["sinkhorn"] = sinkhorn_divergence(prior_samples, reference, reg=sinkhorn_reg)
         elif eval_samples >= 2:
+            pixels, clean = test.scaling.to_pixels(prior_samples), test.scaling.to_pixels(test.x)
             metrics["frechet_features" if features is not None else "frechet_pixels"] = frechet_distance(
-                test.scaling.to_pixels(prior_samples).to(device), test.scaling.to_pixels(test.x).to(device), features)
+                pixels.to(device), clean.to(device), features)
+            metrics |= {"black_share": black_share(pixels), "test_black_share": black_share(clean)}
         metrics["prior_samples"] = int(prior_samples.shape[0])
     if eval_count > 0:
         subset = test.subset(eval_count)

@@ -169,8 +169,7 @@ def _silent(message: str) -> None:
 
 
 def _summary(metrics: dict[str, Any]) -> str:
-    keys = ("final_loss", "sinkhorn", "frechet_pixels", "frechet_features", "posterior_psnr", "posterior_ssim", "posterior_rmse",
-            "heldout_pixel_psnr", "heldout_residual",
-            "estep_seconds", "mstep_seconds")
+    keys = ("final_loss", "sinkhorn", "frechet_pixels", "frechet_features", "black_share", "posterior_psnr",
+            "posterior_ssim", "posterior_rmse", "heldout_pixel_psnr", "heldout_residual", "estep_seconds", "mstep_seconds")
     parts = [f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float))]
     return f"lap {metrics.get('lap')}: " + " ".join(parts)

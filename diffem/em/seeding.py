@@ -25,9 +25,9 @@ BUNDLE_PARTS = (CONFIG_NAME, "backbone", GAUSSIAN_FILE)
 #: a shipped folder's per-lap figures (``checkpoints/ship.py`` writes them): the laps it stands for keep them
 HISTORY_FILE = "history.json"
 #: the figures of a lap's ``metrics.json`` that a shipped history carries (not the loss curves)
-HISTORY_KEYS = ("lap", "model", "final_loss", "frechet_features", "frechet_pixels", "sinkhorn", "posterior_psnr",
-                "posterior_ssim", "posterior_rmse", "fit_seconds", "estep_seconds", "mstep_seconds", "lap_seconds",
-                "mstep_steps", "processes", "recovered_from")
+HISTORY_KEYS = ("lap", "model", "final_loss", "frechet_features", "frechet_pixels", "black_share", "sinkhorn",
+                "posterior_psnr", "posterior_ssim", "posterior_rmse", "fit_seconds", "estep_seconds", "mstep_seconds",
+                "lap_seconds", "mstep_steps", "processes", "recovered_from")
 
 
 def bundle_lap(bundle: Path) -> int:
