@@ -4,7 +4,7 @@ Tabs: **Restore** (pick an example or upload an image, corrupt it or draw a mask
 posterior sampler restore it step by step, see the mean, the per-pixel uncertainty and the
 figures), **Compare** (2-4 methods raced on the same observation and seed) and **Train**
 (admin: EM training in a background process). This file only lays out the page: observations,
-restorations, summaries and descriptions come from :mod:`diffem.app`, priors from
+restorations, races, summaries and descriptions come from :mod:`diffem.app`, priors from
 :mod:`diffem.registry`, training jobs from :mod:`diffem.jobs`.
 
 Run: ``python app.py [--host H] [--port P]``. Host and port default to Gradio's own
@@ -37,12 +37,12 @@ from diffem.app.controls import DATA_OPTIONS, IMPORT_OPTIONS, LEVEL_OPERATORS, M
     chosen_sampler_options, method_option_values, observation_controls, sampler_option_values
 from diffem.app.compute import computed
 from diffem.app.catalog import best_learned_prior, describe, operator_title, shape_words, starting_point
+from diffem.app.compare import default_lanes, lane_choices, plan_race, race_views
 from diffem.app.inputs import InputError, check_choice, check_int, painted_pixels, read_picture
 from diffem.app.observation import Observation, observation_picture
 from diffem.app.request import chosen_picture, editor_background, editor_layers, requested_observation
 from diffem.app.pictures import enlarge, strip
-from diffem.app.stream import lane_view, make_lane, race, release_memory, sampler_frames, skipped_note, \
-    throttled
+from diffem.app.stream import release_memory, sampler_frames, throttled
 from diffem.app.summary import RestorationSummary, summarise
 from diffem.app.training import FORM_FIELDS, IMPORTED_DATA, LAP_COLUMNS, NUMBER_TITLES, PLOTS, REQUEST_DEFAULTS, \
     TRAINING_FIELDS, import_words, job_request, lap_plot_frame, lap_table, training_form, training_settings
@@ -272,69 +272,31 @@ def stopped() -> str:
 
 
 # --- compare --------------------------------------------------------------------------------
-def lane_choices() -> list[str]:
-    """``"method · prior"`` for every method of every installed prior (generation excluded)."""
-    return [f"{method} · {name}" for name, entry in REGISTRY.entries.items() for method in entry.methods
-            if method != "prior"]
-
-
-def default_lanes() -> list[str]:
-    """MMPS with the best learned prior against DPS with it and a conditional model serving its corruption."""
-    choices = lane_choices()
-    best = best_learned_prior(list(REGISTRY.entries.values()))
-    if best is None:
-        return (choices[:2] + [""] * LANES)[:LANES]
-    corruption = starting_point(best).corruption
-    serving = [name for name in REGISTRY.names("conditional") if corruption in REGISTRY.entry(name).operators]
-    wanted = [f"mmps · {best.name}", f"dps · {best.name}"] + [f"conditional · {name}" for name in serving[:1]]
-    return ([c for c in wanted if c in choices] + [""] * LANES)[:LANES]
-
-
 @gpu(GPU_SECONDS["compare"])
 @computed
 @page_errors
 def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
-    """Race 1-4 ``"method · prior"`` lanes on one observation and seed, each with several samples.
+    """Race 1-4 ``"method · prior"`` lanes on one observation and seed, each with several samples
+    (:mod:`diffem.app.compare`).
 
     ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), the :data:`LANES` lane choices,
     samples, steps, whether the lanes get an equal cost instead of equal steps and that cost (network
     calls + VJPs a sample), then every method option control (each lane runs its method with the
-    options set in the Restore tab). A lane whose model does not serve the corruption says so
-    instead of stopping the race.
+    options set in the Restore tab).
     """
     controls, settings = values[:OBSERVATION_INPUTS], values[OBSERVATION_INPUTS:]
     observed = ObservationValues.unpack(controls)
-    corruption, seed = observed.corruption, observed.seed
     choices, (samples, steps, equal_cost, budget), option_values = (settings[:LANES], settings[LANES:LANES + 4],
                                                                     settings[LANES + 4:])
     steps, samples = check_sampling(DEFAULT_SAMPLER, steps, samples)
     budget = check_int(budget, 3, 100 * APP_MAX_STEPS, "Cost budget") if equal_cost else None
-    seed = check_int(seed, 0, 2**31 - 1, "Seed")
-    lanes, notes, observations = [], [""] * LANES, {}
-    for slot, choice in enumerate(choices):
-        if not choice:
-            continue
-        method, _, prior = check_choice(choice, lane_choices(), "method to compare").partition(" · ")
-        if corruption not in REGISTRY.entry(prior).operators:
-            notes[slot] = skipped_note(method, prior, REGISTRY.entry(prior).operators)
-            continue
-        observations[slot] = make_observation(prior, *controls)
-        lanes.append((slot, make_lane(REGISTRY.bundle(prior), prior, observations[slot], method, DEFAULT_SAMPLER,
-                                      steps, samples, seed, chosen_options(method, option_values),
-                                      REGISTRY.entry(prior).tuned, budget)))
-    if not lanes:
-        raise InputError("Choose at least one method that restores this corruption")
-    first_slot, first_lane = lanes[0]
-    clean, seen = observation_views(first_lane.prior, observations[first_slot])
+    plan = plan_race(REGISTRY, choices, observed.corruption, lambda prior: make_observation(prior, *controls),
+                     DEFAULT_SAMPLER, steps, samples, check_int(observed.seed, 0, 2**31 - 1, "Seed"),
+                     lambda method: chosen_options(method, option_values), budget)
+    first_lane, first_observation = plan.first
+    clean, seen = observation_views(first_lane.prior, first_observation)
     try:
-        finished: dict[int, tuple[np.ndarray, str]] = {}  # a lane is summarised once, when it is done
-        for _ in race([lane for _, lane in lanes]):
-            pictures: list[Any] = [None] * LANES
-            for slot, lane in lanes:
-                view = finished.get(slot) or lane_view(lane, REGISTRY.bundle(lane.prior), observations[slot])
-                if lane.done:
-                    finished[slot] = view
-                pictures[slot], notes[slot] = view
+        for pictures, notes in race_views(REGISTRY, plan):
             yield (clean, seen, *pictures, *notes)
     finally:
         release_memory()
@@ -459,7 +421,7 @@ def refresh_priors() -> tuple[Any, ...]:
     for name, folder in JOBS.lap_priors().items():
         if name not in REGISTRY.entries:
             REGISTRY.add(name, folder)
-    lanes = [""] + lane_choices()
+    lanes = [""] + lane_choices(REGISTRY)
     return (gr.update(choices=REGISTRY.names()), *[gr.update(choices=lanes) for _ in range(LANES)],
             gr.update(value=priors_markdown()))
 
@@ -732,8 +694,9 @@ def build_demo() -> gr.Blocks:
             gr.Markdown("Race up to four methods on the **same observation and seed** (the Restore tab's picture "
                         "and corruption). Each row: its samples, their mean, their per-pixel std.")
             with gr.Row():
-                lanes = [gr.Dropdown([""] + lane_choices(), value=value, label=f"Method {i + 1}",
-                                     allow_custom_value=True) for i, value in enumerate(default_lanes())]
+                lanes = [gr.Dropdown([""] + lane_choices(REGISTRY), value=value, label=f"Method {i + 1}",
+                                     allow_custom_value=True)
+                         for i, value in enumerate(default_lanes(REGISTRY, LANES))]
             with gr.Row():
                 compare_samples = gr.Slider(1, 8, value=4, step=1, label="Samples per method")
                 compare_steps = gr.Number(DEFAULT_STEPS, precision=0, label="Steps (equal steps)")

@@ -356,3 +356,36 @@ def test_choosing_a_data_source_shows_its_options_and_a_corruption_that_suits_it
         assert parse_corruption(corruption, 0.01).domain in (SOURCES[source].domain, "any"), (source, corruption)
     assert app.data_source_corruption("manifold")["value"] == "projection:2"
     assert "value" not in app.data_source_corruption(app.IMPORTED_DATA)  # an imported set is already corrupted
+
+
+def test_a_race_plan_runs_the_lanes_that_serve_the_corruption_and_says_why_it_skips_the_others(tmp_path: Path) -> None:
+    """A 2-D vector prior does not restore masked pictures: its lane is left out with its line, the image prior's
+    lanes race to the end in their own slots, and a race whose every lane is left out is refused."""
+    from diffem.app.compare import default_lanes, lane_choices, plan_race, race_views
+
+    gaussian_bundle(tmp_path / "gauss", {"method": "em-mmps", "lap": 2})
+    PriorBundle(GaussianDenoiser(torch.zeros(2), cov=torch.eye(2)), VESchedule(), (2,),
+                info={"method": "em-mmps", "lap": 1}).save_pretrained(tmp_path / "points")
+    registry = PriorRegistry(tmp_path, device="cpu")
+    registry.load_all()
+    assert {"mmps · gauss", "dps · gauss", "mmps · points"} <= set(lane_choices(registry))
+    assert len(default_lanes(registry, 4)) == 4
+    picture = 0.25 + 0.5 * torch.rand(1, SIZE, SIZE)
+    asked: list[str] = []
+
+    def observation_of(prior: str) -> object:
+        asked.append(prior)
+        return observe_picture(registry.bundle(prior), picture, corruption_operator("mask", 0.5, 0.01), seed=0)
+
+    plan = plan_race(registry, ["mmps · points", "mmps · gauss", "", "ddnm · gauss"], "mask", observation_of, "ddpm",
+                     4, 2, 0, lambda method: None)
+    assert sorted(plan.lanes) == [1, 3] and asked == ["gauss", "gauss"] and plan.first[0] is plan.lanes[1]
+    assert plan.notes[0].startswith("**mmps** · points: skipped, it restores only") and plan.notes[1:] == ["", "", ""]
+    views = list(race_views(registry, plan))
+    pictures, notes = views[-1]
+    assert pictures[0] is None and pictures[2] is None and pictures[1] is not None and pictures[3] is not None
+    assert notes[0] == plan.notes[0] and "4 steps" in notes[1] and "interval coverage" in notes[3] and notes[2] == ""
+    with pytest.raises(InputError, match="at least one method that restores this corruption"):
+        plan_race(registry, ["mmps · points", ""], "mask", observation_of, "ddpm", 4, 2, 0, lambda method: None)
+    with pytest.raises(InputError, match="method to compare"):
+        plan_race(registry, ["sorcery · gauss"], "mask", observation_of, "ddpm", 4, 2, 0, lambda method: None)
