@@ -247,10 +247,11 @@ def test_import_settings_and_unset_numbers_come_back_typed() -> None:
 
 
 def test_the_lap_table_shows_the_figures_the_laps_have() -> None:
-    clean = [{"lap": 0, "frechet_pixels": 50.0, "posterior_psnr": 20.0}, {"lap": 1, "final_loss": 0.5,
-                                                                         "frechet_pixels": 40.0, "posterior_psnr": 21.0}]
+    clean = [{"lap": 0, "frechet_pixels": 50.0, "posterior_psnr": 20.0},
+             {"lap": 1, "final_loss": 0.5, "frechet_pixels": 40.0, "black_share": 0.2512345, "posterior_psnr": 21.0}]
     imported = [{"lap": 0, "heldout_pixel_psnr": 12.0, "heldout_residual": 3.0}]
-    assert list(lap_table(clean).columns) == ["lap", "loss", "Fréchet", "posterior PSNR"]
+    assert list(lap_table(clean).columns) == ["lap", "loss", "Fréchet", "black share", "posterior PSNR"]
+    assert lap_table(clean).values.tolist()[1] == [1, 0.5, 40.0, 0.2512, 21.0]
     assert list(lap_table(imported).columns) == ["lap", "held-out pixel PSNR", "held-out residual"]
     assert lap_table(imported).values.tolist() == [[0, 12.0, 3.0]]
 
