@@ -16,13 +16,18 @@ observations, on a GPU): a Fréchet distance on 1,000 samples is biased upwards 
 10,000, so compare the rows of this table with each other, not with the GPU table. Results are kept in ``--out`` as they finish,
 and a re-run skips the priors already measured with the same settings (``--fresh`` re-measures).
 
-It needs the queue's observation set and the Gaussian lap 0 fitted to it (the EM runs' common start, the
-row every learned prior is read against), made once:
+It needs the queue's observation set, the Gaussian lap 0 fitted to it (the EM runs' common start) and the
+naive baseline trained on the observations as they are (missing pixels at 0, no E-step), the two ends every
+learned prior is read against, made once (the naive baseline gets the CPU-trained DiffEM prior's M-step budget,
+1,200 steps of batch 128, from scratch):
 
     python -m diffem make-observations --data fashion-mnist --corruption mask:0.75 --sigma-y 0.01 --seed 0 \
         --limit 30000 --out runs/fashion-cpu/obs-mask
     python -m diffem train --method em-mmps --observations runs/fashion-cpu/obs-mask \
         --out runs/fashion-cpu/gaussian-mask --laps 1 --time-limit 1 --estep-batch 8192 --eval-samples 0
+    python -m diffem train --method naive --observations runs/fashion-cpu/obs-mask --out runs/fashion-cpu/naive-mask \
+        --laps 1 --steps-per-lap 1200 --batch-size 128 --lr 3e-4 --lr-final 3e-5 --hflip --eval-count 16 \
+        --eval-samples 0
     python benchmarks/fashion_cpu.py
 """
 
@@ -51,6 +56,7 @@ from diffem.features import load_feature_net  # noqa: E402
 
 DEFAULT_PRIORS = (
     "gaussian-mask (lap 0)=runs/fashion-cpu/gaussian-mask",
+    "naive-mask=runs/fashion-cpu/naive-mask",
     "em-mmps-mask=checkpoints/em-mmps-fashion-mask75",
     "diffem-mask-prior=checkpoints/diffem-fashion-mask75-prior",
     "reference=checkpoints/reference-fashion-clean",
@@ -126,8 +132,8 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prior", action="append", help="NAME=FOLDER (repeatable; default: the Gaussian lap 0 "
-                        "and the shipped unconditional priors)")
+    parser.add_argument("--prior", action="append", help="NAME=FOLDER (repeatable; default: the Gaussian lap 0, "
+                        "the naive baseline and the shipped unconditional priors)")
     parser.add_argument("--observations", default="runs/fashion-cpu/obs-mask", help="observation set (test split)")
     parser.add_argument("--features", default="checkpoints/fashion-features")
     parser.add_argument("--prior-samples", type=int, default=1000)
