@@ -38,6 +38,11 @@ def shown_path(path: Path) -> str:
     return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
+def percent(share: object) -> str:
+    """A share (0 to 1, e.g. a black share) as a percentage; "-" where it was not measured."""
+    return f"{100 * share:.1f} %" if isinstance(share, (int, float)) else "-"
+
+
 def hardware() -> str:
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"

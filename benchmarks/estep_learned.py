@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import ROOT, shown_path, write_section  # noqa: E402
+from common import ROOT, percent, shown_path, write_section  # noqa: E402
 from manifold import SINKHORN_REG, make_observations  # noqa: E402
 
 from diffem.bundle import PriorBundle  # noqa: E402
@@ -116,7 +116,7 @@ def fashion_rows(bundle: PriorBundle, samplers: list[str], steps: list[int], cou
                 distance = f"{prior['frechet_features']:.1f}"
             rows.append(f"| {name} | {n} | {report['psnr_mean']:.2f} | {report['coverage_50']:.3f} | "
                         f"{report['coverage_90']:.3f} | {report['spread_skill']:.3f} | "
-                        f"{100 * report['black_share']:.1f} % | {distance} |")
+                        f"{percent(report['black_share'])} | {distance} |")
             print(rows[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
     return rows, report["truth_black_share"]
 
@@ -166,7 +166,7 @@ def main() -> None:
             f"50 % / 90 %, and with {args.samples} draws one sure and wrong still covers 0 / "
             f"{max(0.0, 1 - (args.samples + 1) * 0.05):.2f}), spread-skill ratio (1 = calibrated), black share of the "
             f"draws (pixels within two grey levels of black, `diffem.metrics.black_share`; the clean images: "
-            f"{100 * truth_share:.1f} %): what the next M-step learns the background from."
+            f"{percent(truth_share)}): what the next M-step learns the background from."
             + (f" FD: `fashion-features`, {args.prior_samples} unconditional samples against the 10,000 test images "
                "(biased upwards by the small sample: compare rows)." if args.prior_samples else "")
             + PC_COST * ("pc" in args.samplers), "",

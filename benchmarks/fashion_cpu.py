@@ -46,7 +46,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import hardware, shown_path, write_section  # noqa: E402
+from common import hardware, percent, shown_path, write_section  # noqa: E402
 from diffem.bundle import PriorBundle  # noqa: E402
 from diffem.data.observations import load_observation_set  # noqa: E402
 from diffem.em.laps import RunFolder  # noqa: E402
@@ -111,10 +111,6 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("prior_samples", "fd_steps", "count", "samples", "steps")}
 
 
-def share_text(share: float | None) -> str:
-    return "-" if share is None else f"{100 * share:.1f} %"
-
-
 def table(results: dict[str, Any]) -> str:
     reference = results.get(REFERENCE, {}).get("prior", {}).get("frechet_features")
     lines = ["| prior | bundle | FD | FD / reference | black share | MMPS k = 1 PSNR (1 sample) | SSIM (1 sample) | "
@@ -123,7 +119,7 @@ def table(results: dict[str, Any]) -> str:
         fd = entry["prior"]["frechet_features"]
         post = entry["mmps_k1"]
         ratio = f"{fd / reference:.2f}x" if reference else "-"
-        lines.append(f"| {name} | `{entry['path']}` | {fd:.1f} | {ratio} | {share_text(entry['prior'].get('black_share'))} | "
+        lines.append(f"| {name} | `{entry['path']}` | {fd:.1f} | {ratio} | {percent(entry['prior'].get('black_share'))} | "
                      f"{post['psnr_single']:.2f} | "
                      f"{post['ssim_single']:.3f} | {post['psnr_mean']:.2f} | {post['ssim_mean']:.3f} | "
                      f"{1000 * post['seconds_per_image']:.0f} |")
@@ -185,7 +181,7 @@ Fréchet distance (`fashion-features`) between {args.prior_samples:,} prior samp
 test observations, {args.samples} samples each (PSNR/SSIM of one sample and of their mean; ms / image batched by
 {args.count}). {args.prior_samples:,} samples bias the FD upwards against the GPU table's 10,000: compare these rows
 with each other. Black share: the prior samples' pixels within two grey levels of black, which background speckle
-lowers (`diffem.metrics.black_share`; the clean test images: {share_text(test_share)}). {minutes:.0f} minutes of
+lowers (`diffem.metrics.black_share`; the clean test images: {percent(test_share)}). {minutes:.0f} minutes of
 measurement. Results: `{shown_path(args.out)}`. {args.note}
 
 {table(results)}

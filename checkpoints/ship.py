@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "checkpoints"))
 
-from common import shown_path, write_section  # noqa: E402
+from common import percent, shown_path, write_section  # noqa: E402
 import train_queue  # noqa: E402  (checkpoints/, beside this script: the runs' names)
 from diffem.atomic import atomic_directory  # noqa: E402
 from diffem.em.laps import RunFolder, verify_folder  # noqa: E402
@@ -88,11 +88,6 @@ def fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
 
 
-def share(value: Any) -> str:
-    """A black share as a percentage; "-" where it was not measured (laps evaluated before it existed)."""
-    return f"{100 * value:.1f} %" if isinstance(value, (int, float)) else "-"
-
-
 def posterior_table(entry: dict[str, Any], own_corruption: str) -> str:
     lines = ["| test observations | sampler | PSNR (1 sample) | SSIM (1 sample) | PSNR (mean of 8) | SSIM (mean of 8) "
              "| ms / image |", "|---|---|---|---|---|---|---|"]
@@ -126,7 +121,7 @@ def lap_table(history: list[dict[str, Any]], config: dict[str, Any]) -> str:
              "posterior SSIM | E-step s | M-step s |", "|---|---|---|---|---|---|---|---|---|"]
     for m in history:
         lines.append(f"| {m['lap']} | {m.get('model', '-')} | {fmt(m.get('final_loss'), 4)} | "
-                     f"{fmt(m.get('frechet_features'), 1)} | {share(m.get('black_share'))} | {fmt(m.get('posterior_psnr'))} | "
+                     f"{fmt(m.get('frechet_features'), 1)} | {percent(m.get('black_share'))} | {fmt(m.get('posterior_psnr'))} | "
                      f"{fmt(m.get('posterior_ssim'), 3)} | {fmt(m.get('estep_seconds', m.get('fit_seconds')), 0)} | "
                      f"{fmt(m.get('mstep_seconds'), 0)} |")
     return "\n".join(lines)
@@ -157,7 +152,7 @@ def black_line(entry: dict[str, Any]) -> str:
     if "black_share" not in prior:
         return ""
     return (f"- Black share (prior samples' pixels within two grey levels of black; speckle lowers it): "
-            f"**{share(prior['black_share'])}**, against {share(prior.get('test_black_share'))} for the clean test images\n")
+            f"**{percent(prior['black_share'])}**, against {percent(prior.get('test_black_share'))} for the clean test images\n")
 
 
 def model_card(item: Shipped, run: RunFolder, lap: int, entry: dict[str, Any], evaluation: dict[str, Any]) -> str:
@@ -315,7 +310,7 @@ def prior_targets(models: dict[str, Any]) -> str:
         if black is not None and reference.get("black_share"):
             ratio = black / reference["black_share"]
             rows.append(f"| {label} samples' black share >= {100 * BLACK_TARGET:.0f} % of the reference's "
-                        f"({share(reference['black_share'])}) | {share(black)} | {met[ratio >= BLACK_TARGET]} |")
+                        f"({percent(reference['black_share'])}) | {percent(black)} | {met[ratio >= BLACK_TARGET]} |")
     return "".join(row + "\n" for row in rows)
 
 
@@ -393,7 +388,7 @@ def report(runs: Path, evaluation: dict[str, Any], command: str, source: Path) -
             continue
         fd = entry.get("prior", {}).get("frechet_features")
         ratio = f"{fd / reference:.2f}x" if fd and reference else "-"
-        black = share(entry.get("prior", {}).get("black_share"))
+        black = percent(entry.get("prior", {}).get("black_share"))
         rows.append(f"| {label} | {evaluated_lap(entry)} | {fmt(fd, 1)} | {ratio} | {black} |")
     ladder = ladder_table(models, reference)
     own = {"gaussian-mask": "mask 75 %", "diffem-mask": "mask 75 %", "diffem-mask-own": "mask 75 %",
