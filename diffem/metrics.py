@@ -39,11 +39,18 @@ Calibration of ``S`` posterior samples ``x^(1..S)`` of each image against its cl
   (1 for a calibrated posterior, below 1 when it is over-confident);
 - normalised residual of a sample: ``||y - A x|| / (sigma_y sqrt(m))`` with ``m`` the observed
   coordinates (near 1 for a sample that fits ``y`` as well as the truth does).
+
+Comparing two methods on the same ``n`` observations, the paired difference ``d_i = a_i - b_i`` of a
+per-image score cancels the spread between images (Student, 1908): its mean ``d̄`` has standard error
+``s_d / sqrt(n)``, with ``s_d`` the sample standard deviation of the ``d_i``. It includes the samplers'
+own noise, which is independent from image to image.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -139,6 +146,31 @@ def spread_skill_ratio(samples: Tensor, truth: Tensor) -> float:
     spread = samples.var(dim=0, unbiased=True).mean()
     skill = ((samples.mean(dim=0) - truth) ** 2).mean()
     return float(torch.sqrt((count + 1) / count * spread / skill.clamp_min(1e-20)))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """The mean of per-item differences ``a - b`` over ``count`` paired items, and its standard error."""
+
+    mean: float
+    stderr: float
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.2f} ± {self.stderr:.2f}"
+
+
+def paired_difference(a: Sequence[float] | Tensor, b: Sequence[float] | Tensor) -> PairedDifference:
+    """Mean and standard error ``s_d / sqrt(n)`` of ``a - b`` item by item (the module's docstring)."""
+    first, second = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if first.shape != second.shape or first.ndim != 1:
+        raise ValueError(f"a paired difference needs two 1-D scores of the same length, got {tuple(first.shape)} "
+                         f"and {tuple(second.shape)}")
+    if first.numel() < 2:
+        raise ValueError("a paired difference needs at least 2 pairs for its standard error")
+    differences = first - second
+    return PairedDifference(float(differences.mean()), float(differences.std() / differences.numel() ** 0.5),
+                            differences.numel())
 
 
 def normalised_residual(x: Tensor, y: Tensor, operator: "LinearOperator") -> Tensor:
