@@ -9,7 +9,15 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def threads_per_worker() -> int:
+    """Two threads, or the cores shared out between pytest-xdist's workers (``make test`` runs two)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, min(2, (os.cpu_count() or 1) // workers))
+
+
+torch.set_num_threads(threads_per_worker())
 
 
 @pytest.fixture
