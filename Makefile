@@ -31,7 +31,7 @@ dataset:
 	@test -f $(FASHION_MNIST)/t10k-images-idx3-ubyte.gz || { echo "Fashion-MNIST is still missing at $(FASHION_MNIST)" >&2; exit 1; }
 
 test: setup browser dataset
-	HF_HUB_OFFLINE=1 DIFFEM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10
+	HF_HUB_OFFLINE=1 DIFFEM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 # Benchmarks only: azula is the peer MMPS implementation we compare against (not a dependency).
 bench: setup

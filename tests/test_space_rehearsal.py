@@ -47,8 +47,9 @@ def space_environment() -> Path:
     building = folder.with_name(folder.name + f".building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
-    subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS),
-                    "spaces"], check=True, timeout=1200)
+    # --no-compile: the app compiles the modules it imports when it starts; compiling all of them took nearly half the install
+    subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile", "-r",
+                    str(REQUIREMENTS), "spaces"], check=True, timeout=1200)
     shutil.rmtree(folder, ignore_errors=True)
     building.rename(folder)  # bin/python and pyvenv.cfg survive the move; only console scripts (unused) do not
     return python
