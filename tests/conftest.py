@@ -18,6 +18,8 @@ def threads_per_worker() -> int:
 
 
 torch.set_num_threads(threads_per_worker())
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # the processes tests start share the worker's cores too
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_worker()))
 
 
 @pytest.fixture
