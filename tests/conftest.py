@@ -17,9 +17,10 @@ def threads_per_worker() -> int:
     return max(1, min(2, (os.cpu_count() or 1) // workers))
 
 
-torch.set_num_threads(threads_per_worker())
+THREADS = threads_per_worker()
+torch.set_num_threads(THREADS)
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # the processes tests start share the worker's cores too
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_worker()))
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 
 
 @pytest.fixture
