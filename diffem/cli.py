@@ -435,7 +435,9 @@ def add_train(commands: Any) -> None:
                        help="observations per E-step chunk (chunks are shared out over processes)")
     add_registry_choice(train, "--estep-precision", precision_names, listed_names("em/mstep", "PRECISIONS"),
                         "E-step network (bf16: autocast, GPU; the MMPS solve stays fp32)", default="fp32")
-    train.add_argument("--gaussian-iterations", type=positive_int, default=16, help="closed-form EM iterations (lap 0)")
+    train.add_argument("--gaussian-iterations", type=positive_int, default=16,
+                       help="closed-form EM iterations (lap 0); heavily masked data needs more: 75 %% masks 32, "
+                            "90 %% masks 64 or more (BENCHMARKS.md, gaussian-em)")
     train.add_argument("--gaussian-rank", type=rank_or_full, default=64,
                        help="rank of lap 0's Gaussian covariance: an integer or 'full'")
     train.add_argument("--preset", default="small", choices=listed_names("backbones/unet", "UNET_PRESETS"),
