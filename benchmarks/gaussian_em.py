@@ -79,7 +79,6 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=64)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    torch.manual_seed(0)
     clean = load_clean_data("fashion-mnist").train[:args.count]
     rows = [row for ratio in args.ratios for row in ratio_rows(clean, ratio, sorted(args.checkpoints), args.rank)]
     body = (f"Lap 0's Gaussian (rank {args.rank} + diagonal, `sigma_y = 0.01`) fitted by closed-form EM to the first "
