@@ -14,15 +14,18 @@ Reported per method and budget: PSNR and SSIM of one sample and of the mean of t
 the PSNR of the mean minus MMPS's at the same budget, paired over the same observations, with its
 standard error (``diffem.metrics.paired_difference``; the same for MMPS minus DPS), coverage of the per-pixel central 50 % / 90 % intervals (randomised PIT), CRPS (pixels in [0, 1]), spread-skill
 ratio, the normalised residual ``||y - A x|| / (sigma_y sqrt(m))`` and seconds per image.
-Output: a table section ``sampler_race`` in BENCHMARKS.md and ``docs/sampler_race.png`` (PSNR of
-the mean against cost, one panel per corruption).
+Output: a table section ``sampler_race`` in BENCHMARKS.md, ``docs/sampler_race.png`` (PSNR of the
+mean against cost and its paired difference to MMPS with ± 1 s.e. bars, one column per corruption)
+and the raw rows in ``benchmarks/results/sampler-race.json``.
 
 Usage: python benchmarks/sampler_race.py [--count 8] [--samples 4] [--budgets 33 65 129] [--no-write]
+       python benchmarks/sampler_race.py --from-results benchmarks/results/sampler-race.json
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -31,8 +34,9 @@ from typing import Any
 
 import torch
 
-from common import ROOT, write_section
+from common import ROOT, hardware, shown_path, write_section
 from diffem import PriorBundle
+from diffem.atomic import atomic_write_json
 from diffem.data.observations import ObservationSet, make_observation_set
 from diffem.data.sources import load_clean_data
 from diffem.evaluation import draw_posterior_samples, posterior_report
@@ -51,6 +55,7 @@ SIGMA_Y = 0.01
 #: options each method races with (the rest are its defaults; DPS's zeta comes from tuned.json)
 RACE_OPTIONS: dict[str, dict[str, Any]] = {"mmps": {"iterations": 1}}
 FIGURE = ROOT / "docs" / "sampler_race.png"
+RESULTS = ROOT / "benchmarks" / "results" / "sampler-race.json"
 
 
 def test_observations(corruption: str, count: int) -> ObservationSet:
@@ -158,29 +163,54 @@ def mmps_versus_dps(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def dodged(budgets: list[int], index: int, methods: int) -> list[float]:
+    """Budgets nudged apart on the log axis, a little per method, so error bars at one budget do not overlap."""
+    return [budget * 2 ** (0.045 * (index - (methods - 1) / 2)) for budget in budgets]
+
+
 def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    """Top row: PSNR of the posterior mean against cost. Bottom row: the same minus MMPS's, paired over the same
+    observations, with error bars of ± 1 standard error (what says whether two methods differ)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), dpi=120, squeeze=False)
-    for axis, (name, rows) in zip(axes[0], results.items()):
-        for method in sorted({r["method"] for r in rows}):
+    figure, axes = plt.subplots(2, len(results), figsize=(4.4 * len(results), 6.6), dpi=120, squeeze=False,
+                                sharex=True)
+    methods = sorted({r["method"] for rows in results.values() for r in rows})
+    colours = {method: f"C{index}" for index, method in enumerate(methods)}
+    for column, (name, rows) in enumerate(results.items()):
+        level, gap = axes[0][column], axes[1][column]
+        for index, method in enumerate(methods):
             mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["budget"])
-            axis.plot([r["budget"] for r in mine], [r["psnr_mean"] for r in mine], marker="o", label=method)
-        axis.set_xscale("log", base=2)
-        axis.set_xlabel("network evaluations + VJPs")
-        axis.set_ylabel("PSNR of the posterior mean (dB)")
-        axis.set_title(CORRUPTIONS[name])
-        axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    figure.tight_layout()
+            if not mine:
+                continue
+            budgets = [r["budget"] for r in mine]
+            level.plot(budgets, [r["psnr_mean"] for r in mine], marker="o", color=colours[method], label=method)
+            paired = [(budget, difference(rows, method, "mmps", budget)) for budget in budgets]
+            paired = [(budget, d) for budget, d in paired if d is not None]
+            if paired and method != "mmps":
+                gap.errorbar(dodged([b for b, _ in paired], index, len(methods)), [d.mean for _, d in paired],
+                             yerr=[d.stderr for _, d in paired], marker="o", markersize=4, capsize=3,
+                             color=colours[method], label=method)
+        count = max(r["observations"] for r in rows)
+        level.set_title(f"{CORRUPTIONS[name]} ({count} test observations)")
+        level.set_ylabel("PSNR of the posterior mean (dB)")
+        gap.axhline(0.0, color=colours.get("mmps", "black"), linewidth=1.2)
+        gap.set_ylabel("minus MMPS's (line), paired (dB, ± 1 s.e.)")
+        gap.set_xlabel("network evaluations + VJPs")
+        for axis in (level, gap):
+            axis.set_xscale("log", base=2)
+            axis.grid(alpha=0.3)
+    shown = {label: handle for axis in axes[0] for handle, label in zip(*axis.get_legend_handles_labels())}
+    figure.legend(list(shown.values()), list(shown), loc="lower center", ncol=len(shown), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=8, help="held-out test observations per corruption")
     parser.add_argument("--samples", type=int, default=4, help="posterior samples per observation")
@@ -196,8 +226,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--resume", type=Path, help="rows already measured: JSON lines printed by an earlier run "
                                                     "(each with its corruption); those are not run again")
+    parser.add_argument("--from-results", type=Path, metavar="JSON",
+                        help=f"measure nothing: rebuild the table and figure from saved results (e.g. "
+                             f"{shown_path(RESULTS)}), stamped with the command, hardware and date that measured them")
     parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def measure(args: argparse.Namespace) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """Race every method at every budget on every corruption: the rows by corruption, and the tuned options."""
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     prior = PriorBundle.from_pretrained(PRIOR, device=device)
@@ -218,28 +255,70 @@ def main() -> None:
                 row = race_one(bundle, observations, method, budget, args.samples, tuned)
                 rows.append(row)
                 print(json.dumps({"corruption": name, **row}), flush=True)
+    return results, tuned
+
+
+def save_results(path: Path, results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], command: str) -> None:
+    """The raw rows (per-image PSNRs included, which the paired differences and error bars need), with provenance."""
+    record = {"command": command, "device": hardware(), "date": datetime.date.today().isoformat(),
+              "tuned": tuned, "rows": results}
+    atomic_write_json(path, record)
+
+
+def report(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], command: str,
+           measured_on: str | None = None, date: str | None = None) -> None:
+    """The BENCHMARKS.md section and docs/sampler_race.png."""
+    plot(results, FIGURE)
+    text = table(results, tuned) + "\nMMPS against the tuned DPS at equal cost (target: +1 dB):\n\n" + mmps_versus_dps(results)
+    body = ("Held-out Fashion-MNIST **test** observations: the first test images of each corruption "
+            "(a CPU-sized subset of the 256 the issue asks for; sizes in each table's title), "
+            f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
+            "`diffem-fashion-mask75` (masks, boxes) or `diffem-fashion-blur2` (blur). Budget = network evaluations "
+            "+ VJPs of one sampler run (DDPM; steps = the most that fit). PSNR/SSIM of one sample and of the mean; "
+            "`mean - MMPS's` = the PSNR of the mean minus MMPS's at the same budget, image by image on the same "
+            "observations, averaged, ± its standard error over the observations (`diffem.metrics.paired_difference`: "
+            "the spread between images cancels, the samplers' noise stays in); "
+            "coverage of the per-pixel central 50 %/90 % intervals by the randomised PIT (ties within half a grey "
+            "level of the 8-bit truth split at random, over the pixels where a sample is off the truth by more: "
+            "`diffem.metrics.calibration`, the share of pixels counted in the table; 0.50/0.90 when calibrated, "
+            "whatever the number of samples S, and all S on one side of the truth still cover "
+            "max(0, 1 - (S + 1)(1 - p)/2): 0 / 0.75 with 4 samples); CRPS on pixels in [0, 1]; spread-skill "
+            "(1 = calibrated); residual = `||y - A x|| / (sigma_y sqrt(m))` (1 = fits y as the truth does). "
+            "Estimates clamped to the data range. Figure: `docs/sampler_race.png` (top: PSNR of the mean; bottom: "
+            "the paired difference to MMPS with ± 1 s.e. bars). Raw rows, per-image PSNRs included: "
+            f"`{shown_path(RESULTS)}` (`--from-results` rebuilds this section and the figure from them).\n\n" + text)
+    write_section("sampler_race", body, command, measured_on, date)
+
+
+def measuring_arguments(argv: list[str]) -> list[str]:
+    """The command line without ``--resume FILE``: resumed rows are those the same command measured (seeded)."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == "--resume":
+            skip = True
+        elif not argument.startswith("--resume="):
+            kept.append(argument)
+    return kept
+
+
+def main() -> None:
+    args = parse_arguments()
+    if args.from_results:
+        saved = json.loads(args.from_results.read_text())
+        rows = {name: saved["rows"][name] for name in CORRUPTIONS if name in saved["rows"]}  # the file sorts its keys
+        report(rows, saved["tuned"], saved["command"], saved["device"], saved["date"])
+        return
+    command = "python benchmarks/sampler_race.py " + " ".join(measuring_arguments(sys.argv[1:]))
+    results, tuned = measure(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    text = table(results, tuned) + "\nMMPS against the tuned DPS at equal cost (target: +1 dB):\n\n" + mmps_versus_dps(results)
-    print(text)
+    print(table(results, tuned) + "\nMMPS against the tuned DPS at equal cost (target: +1 dB):\n\n"
+          + mmps_versus_dps(results))
     if not args.no_write:
-        plot(results, FIGURE)
-        body = ("Held-out Fashion-MNIST **test** observations: the first test images of each corruption "
-                "(a CPU-sized subset of the 256 the issue asks for; sizes in each table's title), "
-                f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
-                "`diffem-fashion-mask75` (masks, boxes) or `diffem-fashion-blur2` (blur). Budget = network evaluations "
-                "+ VJPs of one sampler run (DDPM; steps = the most that fit). PSNR/SSIM of one sample and of the mean; "
-                "`mean - MMPS's` = the PSNR of the mean minus MMPS's at the same budget, image by image on the same "
-                "observations, averaged, ± its standard error over the observations (`diffem.metrics.paired_difference`: "
-                "the spread between images cancels, the samplers' noise stays in); "
-                "coverage of the per-pixel central 50 %/90 % intervals by the randomised PIT (ties within half a grey "
-                "level of the 8-bit truth split at random, over the pixels where a sample is off the truth by more: "
-                "`diffem.metrics.calibration`, the share of pixels counted in the table; 0.50/0.90 when calibrated, "
-                "whatever the number of samples S, and all S on one side of the truth still cover "
-                "max(0, 1 - (S + 1)(1 - p)/2): 0 / 0.75 with 4 samples); CRPS on pixels in [0, 1]; spread-skill "
-                "(1 = calibrated); residual = `||y - A x|| / (sigma_y sqrt(m))` (1 = fits y as the truth does). "
-                "Estimates clamped to the data range. Figure: `docs/sampler_race.png`.\n\n" + text)
-        write_section("sampler_race", body, "python benchmarks/sampler_race.py " + " ".join(sys.argv[1:]))
+        save_results(RESULTS, results, tuned, command)
+        report(results, tuned, command)
 
 
 if __name__ == "__main__":
