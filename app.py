@@ -741,7 +741,8 @@ def build_demo() -> gr.Blocks:
                     train_sampler_steps = gr.Number(REQUEST_DEFAULTS.sampler_steps, precision=0,
                                                     label=NUMBER_TITLES["sampler_steps"])
                     train_gaussian = gr.Number(REQUEST_DEFAULTS.gaussian_iterations, precision=0,
-                                               label=NUMBER_TITLES["gaussian_iterations"] + " (lap 0)")
+                                               label=NUMBER_TITLES["gaussian_iterations"] + " (lap 0)",
+                                               info="50 % masks 16, 75 % 32, 90 % 64")
                     train_eval_count = gr.Number(REQUEST_DEFAULTS.eval_count, precision=0,
                                                  label=NUMBER_TITLES["eval_count"])
                     train_eval_samples = gr.Number(REQUEST_DEFAULTS.eval_samples, precision=0,
