@@ -44,6 +44,7 @@ from diffem.features import load_feature_net  # noqa: E402
 from diffem.guidance import MMPSDenoiser  # noqa: E402
 from diffem.metrics import sinkhorn_divergence  # noqa: E402
 from diffem.operators import parse_corruption  # noqa: E402
+from diffem.posterior import method_cost, steps_for_budget  # noqa: E402
 from diffem.samplers import make_sampler  # noqa: E402
 
 FASHION_PRIOR = ROOT / "checkpoints" / "reference-fashion-clean"
@@ -87,17 +88,28 @@ def manifold_rows(bundle: PriorBundle, work: Path, samplers: list[str], steps: l
     return rows
 
 
-def e_step_method(bundle: PriorBundle) -> tuple[str, dict[str, int] | None, str]:
-    """The posterior method an EM run's E-step uses with this bundle, its options, and its words."""
+def e_step_method(bundle: PriorBundle) -> tuple[str, str]:
+    """The posterior method an EM run's E-step uses with this bundle, and its words."""
     if bundle.kind == "conditional":
-        return "conditional", None, "The conditional model's own draws q(x | y) (DiffEM's E-step)"
-    return "mmps", {"iterations": 1}, "MMPS (GMRES, k = 1)"
+        return "conditional", "The conditional model's own draws q(x | y) (DiffEM's E-step)"
+    return "mmps", "MMPS (GMRES, k solver iterations: one VJP each a step)"
 
 
-def fashion_rows(bundle: PriorBundle, samplers: list[str], steps: list[int], count: int, samples: int,
+def fashion_runs(method: str, samplers: list[str], steps: list[int], iterations: list[int],
+                 budget: int | None) -> list[tuple[str, int, dict[str, int] | None]]:
+    """(sampler, steps, options) of each row: the given step counts, or the most that fit ``budget`` for each k."""
+    runs = []
+    for k in iterations if method == "mmps" else [None]:
+        options = None if k is None else {"iterations": k}
+        counts = [steps_for_budget(method, options, budget)] if budget else steps
+        runs += [(name, n, options) for name in samplers for n in counts]
+    return runs
+
+
+def fashion_rows(bundle: PriorBundle, runs: list[tuple[str, int, dict[str, int] | None]], count: int, samples: int,
                  prior_samples: int, fd_steps: int) -> tuple[list[str], float]:
     """The table's rows, and the black share of the clean images the draws are judged against."""
-    method, options, _ = e_step_method(bundle)
+    method, _ = e_step_method(bundle)
     clean = load_clean_data("fashion-mnist").test
     observations = make_observation_set(clean[:count], parse_corruption("mask:0.75", sigma_y=0.01), seed=0,
                                         keep_clean=True)
@@ -105,19 +117,19 @@ def fashion_rows(bundle: PriorBundle, samplers: list[str], steps: list[int], cou
         reference = make_observation_set(clean, parse_corruption("mask:0.75", sigma_y=0.01), seed=0, keep_clean=True)
         features = load_feature_net(ROOT / "checkpoints" / "fashion-features")
     rows = []
-    for name in samplers:
-        for n in steps:
-            start = time.perf_counter()
-            report = evaluate_posterior(bundle, observations, method, count=count, samples=samples, steps=n,
-                                        sampler=name, batch_size=count * samples, options=options)
-            distance = ""
-            if n == fd_steps and prior_samples:
-                prior = evaluate_prior(bundle, reference, prior_samples, steps=n, sampler=name, features=features)
-                distance = f"{prior['frechet_features']:.1f}"
-            rows.append(f"| {name} | {n} | {report['psnr_mean']:.2f} | {report['coverage_50']:.3f} | "
-                        f"{report['coverage_90']:.3f} | {report['spread_skill']:.3f} | "
-                        f"{percent(report['black_share'])} | {distance} |")
-            print(rows[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
+    for name, n, options in runs:
+        start = time.perf_counter()
+        report = evaluate_posterior(bundle, observations, method, count=count, samples=samples, steps=n,
+                                    sampler=name, batch_size=count * samples, options=options)
+        distance = ""
+        if n == fd_steps and prior_samples:
+            prior = evaluate_prior(bundle, reference, prior_samples, steps=n, sampler=name, features=features)
+            distance = f"{prior['frechet_features']:.1f}"
+        k = "" if options is None else options["iterations"]
+        rows.append(f"| {name} | {k} | {n} | {method_cost(method, options, n).total} | {report['psnr_mean']:.2f} "
+                    f"| {report['coverage_50']:.3f} | {report['coverage_90']:.3f} | {report['spread_skill']:.3f} "
+                    f"| {report['crps']:.4f} | {percent(report['black_share'])} | {distance} |")
+        print(rows[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
     return rows, report["truth_black_share"]
 
 
@@ -134,6 +146,10 @@ def main() -> None:
     parser.add_argument("--fd-steps", type=int, default=64, help="Fashion: the step count whose rows get an FD")
     parser.add_argument("--prior", type=Path, default=FASHION_PRIOR,
                         help="Fashion: the prior, or a DiffEM conditional model (a bundle folder)")
+    parser.add_argument("--mmps-iterations", type=int, nargs="+", default=[1],
+                        help="Fashion: MMPS's solver iterations k (each one more VJP a step), one set of rows each")
+    parser.add_argument("--budget", type=int, help="Fashion: instead of --steps, the most steps whose network calls "
+                                                   "+ VJPs per draw fit this budget, for each k")
     parser.add_argument("--section", help="the BENCHMARKS.md section (default: estep-manifold or estep-fashion)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
@@ -155,10 +171,10 @@ def main() -> None:
         bundle = PriorBundle.from_pretrained(args.prior, device="cpu")
         if bundle.kind == "conditional" and args.prior_samples:
             parser.error(f"{args.prior} is a conditional model, which has no prior samples: give --prior-samples 0")
-        rows, truth_share = fashion_rows(bundle, args.samplers, args.steps, args.count, args.samples,
-                                         args.prior_samples, args.fd_steps)
+        runs = fashion_runs(e_step_method(bundle)[0], args.samplers, args.steps, args.mmps_iterations, args.budget)
+        rows, truth_share = fashion_rows(bundle, runs, args.count, args.samples, args.prior_samples, args.fd_steps)
         text = "\n".join([
-            f"Prior: `{shown_path(args.prior)}`. {e_step_method(bundle)[2]} on the first "
+            f"Prior: `{shown_path(args.prior)}`. {e_step_method(bundle)[1]} on the first "
             f"{args.count} Fashion-MNIST test images under 75 % random masks (`sigma_y = 0.01`, seed 0), {args.samples} "
             "draws each: PSNR of their mean, coverage of their per-pixel central 50 % / 90 % intervals (randomised "
             "PIT over the pixels where a draw is off the truth by more than half a grey level, ties split: "
@@ -169,9 +185,12 @@ def main() -> None:
             f"{percent(truth_share)}): what the next M-step learns the background from."
             + (f" FD: `fashion-features`, {args.prior_samples} unconditional samples against the 10,000 test images "
                "(biased upwards by the small sample: compare rows)." if args.prior_samples else "")
-            + PC_COST * ("pc" in args.samplers), "",
-            "| sampler | steps | PSNR of the mean (dB) | coverage 50 % | coverage 90 % | spread-skill | black share | FD |",
-            "|---|---|---|---|---|---|---|---|", *rows])
+            + PC_COST * ("pc" in args.samplers)
+            + " Cost: network calls + VJPs per draw. CRPS: per pixel, in [0, 1], of the draws against the truth (a "
+            "proper score: lower is better, and a sampler cannot lower it by being too sure).", "",
+            "| sampler | k | steps | cost | PSNR of the mean (dB) | coverage 50 % | coverage 90 % | spread-skill | CRPS "
+            "| black share | FD |",
+            "|---|---|---|---|---|---|---|---|---|---|---|", *rows])
         section = "estep-fashion"
     print(text)
     if args.write:
