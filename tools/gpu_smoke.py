@@ -3,7 +3,8 @@
 Runs, on the GPU when there is one, the shipped runs' network (``small`` UNet, 28x28 grey) with
 random data: ``--steps`` M-step steps of batch 256 in fp32 and in ``--precision``, then 4 E-step
 steps (MMPS, GMRES k = 1, ``analytic-ddpm``) on a batch of ``--estep-batch`` 75 %-masked images,
-the network in fp32 and in ``--precision`` (``train --estep-precision``).
+the network in fp32 and in ``--precision`` (``train --estep-precision``), and the same with k = 2
+in ``--precision``: how a draw of EM-MMPS's E-step (k = 2, 42 steps) compares with k = 1 at 64.
 Prints images per second for each, and the TFLOP/s that makes with the network's operation count
 (``torch.utils.flop_counter``: forward, and forward + backward for a training step; an MMPS step is
 about a forward and its VJP), against ``PEAK_TFLOPS``. Exits 1 if anything is not finite or raises,
@@ -76,19 +77,20 @@ def mstep_rate(device: torch.device, precision: str, steps: int) -> float:
     return steps * 256 / (time.perf_counter() - start)
 
 
-def estep_rate(device: torch.device, batch: int, precision: str = "fp32") -> float:
-    """E-step observation-steps per second (MMPS k = 1, one VJP a step); ``bf16``: the network under autocast, as
-    ``train --estep-precision bf16`` runs it (the solve stays fp32)."""
+def estep_rate(device: torch.device, batch: int, precision: str = "fp32", iterations: int = 1) -> float:
+    """E-step observation-steps per second (MMPS with ``iterations`` GMRES steps, one VJP each); ``bf16``: the
+    network under autocast, as ``train --estep-precision bf16`` runs it (the solve stays fp32)."""
     prior = new_denoiser(SHAPE, 0, seed=0, preset="small").to(device).eval()
     prior = AutocastDenoiser(prior) if precision == "bf16" else prior
     generator = torch.Generator(device).manual_seed(2)
     operator = RandomMask(0.01, 0.75).draw(batch, SHAPE, generator, device=device)
     y = operator.observe(torch.rand(batch, *SHAPE, device=device, generator=generator) * 2 - 1, generator)
     sampler = make_sampler("analytic-ddpm", VESchedule(), 4)
-    sampler.sample(MMPSDenoiser(prior, operator, y), (batch, *SHAPE), generator=generator, device=device)
+    mmps = MMPSDenoiser(prior, operator, y, iterations=iterations)
+    sampler.sample(mmps, (batch, *SHAPE), generator=generator, device=device)
     synchronize(device)
     start = time.perf_counter()
-    draws = sampler.sample(MMPSDenoiser(prior, operator, y), (batch, *SHAPE), generator=generator, device=device)
+    draws = sampler.sample(mmps, (batch, *SHAPE), generator=generator, device=device)
     synchronize(device)
     if not bool(torch.isfinite(draws).all()):
         raise FloatingPointError("E-step samples are not finite")
@@ -114,6 +116,10 @@ def main() -> None:
         rate = estep_rate(device, args.estep_batch, precision)
         print(f"E-step MMPS k = 1, network {precision} (batch {args.estep_batch}, observation-steps): "
               f"{rate_words(rate, training)}", flush=True)
+    # the queue's EM-MMPS E-step (k = 2, 42 steps) against the one it replaced (k = 1, 64 steps) at equal VJP-counted cost
+    two = estep_rate(device, args.estep_batch, args.precision, iterations=2)
+    print(f"E-step MMPS k = 2, network {args.precision}: {two:,.0f} observation-steps/s; a 42-step draw takes "
+          f"{43 / two / (65 / rate):.2f}x the time of a 64-step k = 1 draw", flush=True)
 
 
 if __name__ == "__main__":
