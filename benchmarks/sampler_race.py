@@ -163,6 +163,12 @@ def mmps_versus_dps(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def summary(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any]) -> str:
+    """The tables, then MMPS against the tuned DPS: what the run prints and the section holds."""
+    return (table(results, tuned) + "\nMMPS against the tuned DPS at equal cost (target: +1 dB):\n\n"
+            + mmps_versus_dps(results))
+
+
 def dodged(budgets: list[int], index: int, methods: int) -> list[float]:
     """Budgets nudged apart on the log axis, a little per method, so error bars at one budget do not overlap."""
     return [budget * 2 ** (0.045 * (index - (methods - 1) / 2)) for budget in budgets]
@@ -269,7 +275,7 @@ def report(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], comm
            measured_on: str | None = None, date: str | None = None) -> None:
     """The BENCHMARKS.md section and docs/sampler_race.png."""
     plot(results, FIGURE)
-    text = table(results, tuned) + "\nMMPS against the tuned DPS at equal cost (target: +1 dB):\n\n" + mmps_versus_dps(results)
+    text = summary(results, tuned)
     body = ("Held-out Fashion-MNIST **test** observations: the first test images of each corruption "
             "(a CPU-sized subset of the 256 the issue asks for; sizes in each table's title), "
             f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
@@ -314,8 +320,7 @@ def main() -> None:
     results, tuned = measure(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    print(table(results, tuned) + "\nMMPS against the tuned DPS at equal cost (target: +1 dB):\n\n"
-          + mmps_versus_dps(results))
+    print(summary(results, tuned))
     if not args.no_write:
         save_results(RESULTS, results, tuned, command)
         report(results, tuned, command)

@@ -85,8 +85,7 @@ QUEUE = (
     Entry("em-mmps-mask50", 16, "mask50", None, ("--method", "em-mmps", "--hflip", *EM_MMPS_ESTEP)),
     Entry("em-mmps-mask25", 16, "mask25", None, ("--method", "em-mmps", "--hflip", *EM_MMPS_ESTEP)),
     # lap 0's Gaussian EM converges at the masked fraction's rate: 16 iterations settle 25 % and 50 % masks (the
-    # two runs above), not 90 %
-    # (the gaussian-em section of BENCHMARKS.md)
+    # two runs above), not 90 % (the gaussian-em section of BENCHMARKS.md)
     Entry("em-mmps-mask90", 16, "mask90", None,
           ("--method", "em-mmps", "--hflip", *EM_MMPS_ESTEP, "--gaussian-iterations", "96")),
 )

@@ -4,7 +4,8 @@ Runs, on the GPU when there is one, the shipped runs' network (``small`` UNet, 2
 random data: ``--steps`` M-step steps of batch 256 in fp32 and in ``--precision``, then 4 E-step
 steps (MMPS, GMRES k = 1, ``analytic-ddpm``) on a batch of ``--estep-batch`` 75 %-masked images,
 the network in fp32 and in ``--precision`` (``train --estep-precision``), and the same with k = 2
-in ``--precision``: how a draw of EM-MMPS's E-step (k = 2, 42 steps) compares with k = 1 at 64.
+in ``--precision``: how a draw of EM-MMPS's E-step (``train_queue.EM_MMPS_ESTEP``) compares with
+k = 1 at the queue's common step count.
 Prints images per second for each, and the TFLOP/s that makes with the network's operation count
 (``torch.utils.flop_counter``: forward, and forward + backward for a training step; an MMPS step is
 about a forward and its VJP), against ``PEAK_TFLOPS``. Exits 1 if anything is not finite or raises,
@@ -31,6 +32,9 @@ from diffem.guidance import MMPSDenoiser  # noqa: E402
 from diffem.operators import RandomMask  # noqa: E402
 from diffem.samplers import make_sampler  # noqa: E402
 from diffem.schedule import VESchedule  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checkpoints"))
+from train_queue import COMMON, EM_MMPS_ESTEP  # noqa: E402
 
 SHAPE = (1, 28, 28)
 #: a bf16 8192^3 matrix product on the device's H200 (the device tool's KINDS.md, 2026-10-28): the ceiling
@@ -97,6 +101,11 @@ def estep_rate(device: torch.device, batch: int, precision: str = "fp32", iterat
     return batch * (sampler.steps + 1) / (time.perf_counter() - start)
 
 
+def flag(arguments: tuple[str, ...], name: str) -> int:
+    """The whole number that follows ``name`` in a ``train`` argument list of the queue."""
+    return int(arguments[arguments.index(name) + 1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--precision", default="bf16")
@@ -116,10 +125,13 @@ def main() -> None:
         rate = estep_rate(device, args.estep_batch, precision)
         print(f"E-step MMPS k = 1, network {precision} (batch {args.estep_batch}, observation-steps): "
               f"{rate_words(rate, training)}", flush=True)
-    # the queue's EM-MMPS E-step (k = 2, 42 steps) against the one it replaced (k = 1, 64 steps) at equal VJP-counted cost
-    two = estep_rate(device, args.estep_batch, args.precision, iterations=2)
-    print(f"E-step MMPS k = 2, network {args.precision}: {two:,.0f} observation-steps/s; a 42-step draw takes "
-          f"{43 / two / (65 / rate):.2f}x the time of a 64-step k = 1 draw", flush=True)
+    # the queue's EM-MMPS E-step against k = 1 at the steps every other run uses (a draw: steps + 1 calls)
+    k, steps = flag(EM_MMPS_ESTEP, "--iterations"), flag(EM_MMPS_ESTEP, "--sampler-steps")
+    before = flag(COMMON, "--sampler-steps")
+    queued = estep_rate(device, args.estep_batch, args.precision, iterations=k)
+    print(f"E-step MMPS k = {k}, network {args.precision}: {queued:,.0f} observation-steps/s; a {steps}-step draw "
+          f"takes {(steps + 1) / queued / ((before + 1) / rate):.2f}x the time of a {before}-step k = 1 draw",
+          flush=True)
 
 
 if __name__ == "__main__":
