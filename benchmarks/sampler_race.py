@@ -6,9 +6,13 @@ For each corruption (75 % random masks, 40 % boxes, 2-px blur; ``sigma_y = 0.01`
 ``conditional`` with the shipped DiffEM model that serves the corruption) draws ``--samples``
 posterior samples per observation at each budget of network evaluations + VJPs: the sampler
 steps are the most that fit the budget (``diffem.posterior.steps_for_budget``; DDPM for all).
-DPS's ``zeta`` is tuned per operator on *validation* observations (the train split's last
-``--tune-count`` images, :mod:`diffem.tuning`) and stored beside the prior (``tuned.json``) before
-the race reads it back.
+Every method's knobs (those its options declare with ``tune=``: DPS's ``zeta``, MMPS's solver
+iterations ``k``, PiGDM's prior variance, DiffPIR's ``lambda``, DAPS's ODE steps) are tuned for each
+corruption *and each budget* on *validation* observations (the train split's last ``--tune-count``
+images, :func:`diffem.tuning.tune_method`), by the mean PSNR of one sample: a knob that costs calls
+(``k``, the ODE steps) is weighed against the steps it takes away at that budget. The chosen values
+and the validation scores are kept with each row. ``--tune-count 0`` races the defaults instead
+(MMPS with k = 1, DPS with the zeta in the prior's ``tuned.json``), as the app runs them.
 
 Reported per method and budget: PSNR and SSIM of one sample and of the mean of the samples,
 the PSNR of the mean minus MMPS's at the same budget, paired over the same observations, with its
@@ -44,7 +48,7 @@ from diffem.guidance import POSTERIORS
 from diffem.metrics import PairedDifference, paired_difference, psnr
 from diffem.operators import parse_corruption
 from diffem.posterior import method_cost, steps_for_budget
-from diffem.tuning import DEFAULT_GRID, read_tuned, tune
+from diffem.tuning import read_tuned, tune_method, validation_observations
 
 PRIOR = ROOT / "checkpoints" / "em-mmps-fashion-mask75"
 CONDITIONAL = {"mask": ROOT / "checkpoints" / "diffem-fashion-mask75",
@@ -52,8 +56,8 @@ CONDITIONAL = {"mask": ROOT / "checkpoints" / "diffem-fashion-mask75",
                "blur": ROOT / "checkpoints" / "diffem-fashion-blur2"}
 CORRUPTIONS = {"mask": "mask:0.75", "box": "box:0.4", "blur": "blur:2"}
 SIGMA_Y = 0.01
-#: options each method races with (the rest are its defaults; DPS's zeta comes from tuned.json)
-RACE_OPTIONS: dict[str, dict[str, Any]] = {"mmps": {"iterations": 1}}
+#: the knobs' names in the tables, as the papers write them
+KNOB_NAMES = {"iterations": "k", "data_variance": "v", "lam": "lambda", "ode_steps": "ODE steps"}
 FIGURE = ROOT / "docs" / "sampler_race.png"
 RESULTS = ROOT / "benchmarks" / "results" / "sampler-race.json"
 
@@ -71,8 +75,9 @@ def racers(conditional_available: bool) -> list[str]:
 
 
 def race_one(bundle: PriorBundle, observations: ObservationSet, method: str, budget: int, samples: int,
-             tuned: dict[str, Any]) -> dict[str, Any]:
-    options = RACE_OPTIONS.get(method)
+             tuned: dict[str, Any], tuning: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One method at one budget: its report on the test observations, with the knobs ``tuning`` chose."""
+    options = (tuning or {}).get("options") or None
     steps = steps_for_budget(method, options, budget)
     draws = draw_posterior_samples(bundle, observations, method, samples, steps, "ddpm", seed=0,
                                    batch_size=len(observations) * samples, options=options, tuned=tuned)
@@ -82,23 +87,24 @@ def race_one(bundle: PriorBundle, observations: ObservationSet, method: str, bud
     spent = method_cost(method, options, steps)
     assert (spent.network, spent.vjps) == (draws.cost.network, draws.cost.vjps)
     mean_pixels = observations.scaling.to_pixels(draws.samples).mean(dim=0)
+    knobs = {field: record["options"][field] for field, record in (tuning or {}).get("grids", {}).items()}
+    validation = {field: record["grid"] for field, record in (tuning or {}).get("grids", {}).items()}
     return {"method": method, "budget": budget, "steps": steps, "cost": spent.total, "observations": len(observations),
-            "samples": samples, **report, "psnr_mean_images": psnr(mean_pixels, truth).tolist()}
+            "samples": samples, "knobs": knobs, "validation_psnr": validation, **report,
+            "psnr_mean_images": psnr(mean_pixels, truth).tolist()}
 
 
-def ensure_tuned(corruption: str, args: argparse.Namespace) -> dict[str, Any]:
-    """``tuned.json`` of the prior, tuning DPS for this corruption first when it is missing (not stored with --no-write)."""
-    name = parse_corruption(corruption).name
-    tuned = read_tuned(PRIOR)
-    racing_dps = not args.methods or "dps" in args.methods
-    if racing_dps and (args.retune or name not in tuned.get("dps", {})):
-        start = time.perf_counter()
-        record = tune(str(PRIOR), corruption, "dps", "zeta", args.grid, args.tune_count, args.tune_steps,
-                      sigma_y=SIGMA_Y, write=not args.no_write)
-        print(f"tuned dps zeta for {name}: {record['options']['zeta']} ({time.perf_counter() - start:.0f} s; "
-              f"grid {record['grid']})", flush=True)
-        tuned = {**tuned, "dps": {**tuned.get("dps", {}), name: record}}  # as written to tuned.json
-    return tuned
+def tuned_knobs(bundle: PriorBundle, validation: ObservationSet | None, method: str, budget: int) -> dict[str, Any]:
+    """``method``'s knobs tuned at ``budget`` on the validation observations (nothing without them)."""
+    if validation is None:
+        return {}
+    start = time.perf_counter()
+    record = tune_method(bundle, validation, method, budget, sampler="ddpm", seed=0, batch_size=len(validation))
+    if record["grids"]:
+        scores = {field: grid["grid"] for field, grid in record["grids"].items()}
+        print(f"tuned {method} at {budget}: {record['options']} ({time.perf_counter() - start:.0f} s; {scores})",
+              flush=True)
+    return record
 
 
 def resumed_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -131,16 +137,16 @@ def versus_mmps(rows: list[dict[str, Any]], row: dict[str, Any]) -> str:
 def table(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any]) -> str:
     lines = []
     for name, rows in results.items():
-        zeta = tuned.get("dps", {}).get(name, {}).get("options", {}).get("zeta")
         sizes = sorted({(r["observations"], r["samples"]) for r in rows})
         size = ", ".join(f"{n} test observations x {k} samples" for n, k in sizes)
-        lines += [f"**{CORRUPTIONS[name]}** ({size}; DPS zeta = {zeta}, tuned on validation observations)", "",
-                  "| method | budget | steps | PSNR 1 / mean | mean - MMPS's (± s.e.) | SSIM 1 / mean "
+        lines += [f"**{CORRUPTIONS[name]}** ({size}; {tuning_words(rows, tuned, name)})", "",
+                  "| method | budget | knobs | steps | PSNR 1 / mean | mean - MMPS's (± s.e.) | SSIM 1 / mean "
                   "| cover 50 / 90 % (pixels counted) | CRPS | spread-skill | residual | s / image |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in sorted(rows, key=lambda r: (r["budget"], -r["psnr_mean"])):
             lines.append(
-                f"| {row['method']} | {row['budget']} | {row['steps']} | {row['psnr_single']:.2f} / {row['psnr_mean']:.2f} "
+                f"| {row['method']} | {row['budget']} | {knob_words(row)} | {row['steps']} "
+                f"| {row['psnr_single']:.2f} / {row['psnr_mean']:.2f} "
                 f"| {versus_mmps(rows, row)} | {row['ssim_single']:.3f} / {row['ssim_mean']:.3f} "
                 f"| {row.get('coverage_50', float('nan')):.2f} / {row.get('coverage_90', float('nan')):.2f} "
                 f"({row.get('coverage_pixels', float('nan')):.0%}) "
@@ -148,6 +154,20 @@ def table(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any]) -> st
                 f"| {row['normalised_residual']:.2f} | {row['seconds_per_image']:.2f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def knob_words(row: dict[str, Any]) -> str:
+    """``k = 2`` for MMPS's solver iterations, ``zeta = 10`` and so on: the knobs this row was tuned to."""
+    knobs = row.get("knobs") or {}
+    return ", ".join(f"{KNOB_NAMES.get(field, field)} = {value:.3g}" for field, value in knobs.items()) or "-"
+
+
+def tuning_words(rows: list[dict[str, Any]], tuned: dict[str, Any], name: str) -> str:
+    """How the rows' knobs were chosen, for a table's title."""
+    if any(row.get("knobs") for row in rows):
+        return "knobs tuned at each budget on validation observations"
+    zeta = tuned.get("dps", {}).get(name, {}).get("options", {}).get("zeta")
+    return f"default knobs: MMPS k = 1, DPS zeta = {zeta} from the prior's tuned.json"
 
 
 def mmps_versus_dps(results: dict[str, list[dict[str, Any]]]) -> str:
@@ -223,11 +243,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--budgets", type=int, nargs="+", default=[33, 65, 129])
     parser.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=list(CORRUPTIONS))
     parser.add_argument("--methods", nargs="+", help="a subset of the registered methods")
-    parser.add_argument("--grid", type=float, nargs="+", default=list(DEFAULT_GRID),
-                        help="DPS zeta grid (extended past a best edge)")
-    parser.add_argument("--tune-count", type=int, default=8, help="validation observations for tuning zeta")
-    parser.add_argument("--tune-steps", type=int, default=32, help="DPS steps while tuning (the middle budget's)")
-    parser.add_argument("--retune", action="store_true")
+    parser.add_argument("--tune-count", type=int, default=8,
+                        help="validation observations the knobs are tuned on at each budget (0: race the defaults)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--resume", type=Path, help="rows already measured: JSON lines printed by an earlier run "
@@ -240,15 +257,17 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def measure(args: argparse.Namespace) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Race every method at every budget on every corruption: the rows by corruption, and the tuned options."""
+    """Race every method at every budget on every corruption, each tuned there first: the rows by corruption,
+    and the prior's tuned.json (what fills a knob the race left unset)."""
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     prior = PriorBundle.from_pretrained(PRIOR, device=device)
     results = resumed_rows(args.resume) if args.resume else {}
-    tuned: dict[str, Any] = {}
+    tuned = read_tuned(PRIOR)
     for name in args.corruptions:
-        tuned = ensure_tuned(CORRUPTIONS[name], args)
         observations = test_observations(CORRUPTIONS[name], args.count)
+        validation = (validation_observations(CORRUPTIONS[name], args.tune_count, SIGMA_Y)
+                      if args.tune_count > 0 else None)
         conditional = PriorBundle.from_pretrained(CONDITIONAL[name], device=device) if name in CONDITIONAL else None
         rows = results.setdefault(name, [])
         for method in racers(conditional is not None):
@@ -258,7 +277,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, list[dict[str, Any]]], 
             for budget in args.budgets:
                 if any(r["method"] == method and r["budget"] == budget for r in rows):
                     continue
-                row = race_one(bundle, observations, method, budget, args.samples, tuned)
+                tuning = tuned_knobs(bundle, validation, method, budget)
+                row = race_one(bundle, observations, method, budget, args.samples, tuned, tuning)
                 rows.append(row)
                 print(json.dumps({"corruption": name, **row}), flush=True)
     return results, tuned
@@ -280,7 +300,11 @@ def report(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], comm
             "(a CPU-sized subset of the 256 the issue asks for; sizes in each table's title), "
             f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
             "`diffem-fashion-mask75` (masks, boxes) or `diffem-fashion-blur2` (blur). Budget = network evaluations "
-            "+ VJPs of one sampler run (DDPM; steps = the most that fit). PSNR/SSIM of one sample and of the mean; "
+            "+ VJPs of one sampler run (DDPM; steps = the most that fit). Knobs: each method's declared knobs "
+            "(MMPS's solver iterations k, DPS's zeta, PiGDM's prior variance v, DiffPIR's lambda, DAPS's ODE steps) "
+            "tuned for each corruption and budget on validation observations (the train split's last images, "
+            "`diffem.tuning.tune_method`: mean PSNR of one sample; a knob that costs calls leaves fewer steps), "
+            "the chosen values in the `knobs` column. PSNR/SSIM of one sample and of the mean; "
             "`mean - MMPS's` = the PSNR of the mean minus MMPS's at the same budget, image by image on the same "
             "observations, averaged, ± its standard error over the observations (`diffem.metrics.paired_difference`: "
             "the spread between images cancels, the samplers' noise stays in); "

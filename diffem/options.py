@@ -3,7 +3,9 @@ carry their own bounds and help.
 
 Every posterior method and every importer declares ``Options``, a frozen dataclass; each field is
 made with :func:`option`, whose metadata holds ``help``, ``low``/``high`` (inclusive bounds) and
-``choices``. From that one declaration this module derives
+``choices``, and optionally ``tune``: the candidate values a tuner searches for the field
+(:mod:`diffem.tuning`; the sampler race tunes every such field at each budget). From that one
+declaration this module derives
 
 - :func:`describe_options`: a plain description per field (name, type, default, min, max,
   choices, help) that a Gradio page turns into controls;
@@ -33,13 +35,15 @@ OPTION_TYPES = (bool, int, float, str)
 
 
 def option(default: Any, help: str, low: float | None = None, high: float | None = None,
-           choices: Sequence[str] | None = None, unset: str | None = None) -> Any:
+           choices: Sequence[str] | None = None, unset: str | None = None,
+           tune: Sequence[float] | None = None) -> Any:
     """A dataclass field with the metadata that CLI flags and app controls are generated from.
 
-    ``unset`` says what a ``None`` default means (e.g. "the tuned value").
+    ``unset`` says what a ``None`` default means (e.g. "the tuned value"); ``tune`` marks the field as
+    the method's knob to tune, with the grid to start from (:func:`tuning_grids`).
     """
     metadata = {"help": help, "low": low, "high": high, "choices": tuple(choices) if choices else None,
-                "unset": unset}
+                "unset": unset, "tune": tuple(tune) if tune else None}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -68,6 +72,12 @@ def describe_options(options_class: type) -> list[dict[str, Any]]:
             "unset": meta.get("unset"),
         })
     return described
+
+
+def tuning_grids(options_class: type) -> dict[str, tuple[float, ...]]:
+    """``{field: starting grid}`` of the fields of ``options_class`` declared with ``tune``, in declaration order."""
+    return {field.name: field.metadata["tune"] for field in dataclasses.fields(options_class)
+            if field.metadata.get("tune")}
 
 
 @dataclasses.dataclass(frozen=True)

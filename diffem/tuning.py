@@ -1,4 +1,4 @@
-r"""Tuning a posterior method's step size per prior and operator, on validation observations.
+r"""Tuning a posterior method's knobs (step size, solver iterations...) per prior and operator, on validation observations.
 
 DPS's ``zeta`` (and any other method option) depends on the prior and the operator. It is chosen
 by a small grid search on the mean PSNR of one posterior sample per observation, on *validation*
@@ -13,12 +13,20 @@ The result is stored with the prior, in ``tuned.json`` next to the bundle's ``di
 :func:`read_tuned` reads it back (the registry's ``PriorEntry.tuned``), and
 :func:`diffem.posterior.make_posterior` fills options left ``None`` from it.
 
-Usage: ``python -m diffem.tuning --prior checkpoints/NAME --corruption mask:0.75 [--count 32]``.
+A method declares the knobs to tune in its options, ``option(..., tune=grid)`` (DPS's ``zeta``, MMPS's
+``k``, PiGDM's ``v``, DiffPIR's ``lambda``, DAPS's ODE steps); :func:`tune_method` tunes them all.
+With a ``budget`` of network calls + VJPs per sample, each value runs the most sampler steps that
+fit it, so a knob that costs calls is weighed against the steps it takes away: the sampler race
+(``benchmarks/sampler_race.py``) tunes every method this way at each of its budgets.
+
+Usage: ``python -m diffem.tuning --prior checkpoints/NAME --corruption mask:0.75 [--count 32]
+[--method mmps] [--budget 65]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -33,11 +41,14 @@ from .bundle import PriorBundle
 from .data.observations import ObservationSet, make_observation_set
 from .data.sources import load_clean_data
 from .evaluation import evaluate_posterior
+from .guidance.dps import ZETA_GRID
 from .operators import parse_corruption
+from .options import field_type, tuning_grids
+from .posterior import method_class, method_cost, steps_for_budget
 
 TUNED_FILE = "tuned.json"
-#: DPS's default grid, log-spaced (extended past its ends while the score improves)
-DEFAULT_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+#: DPS's zeta grid, log-spaced (extended past its ends while the score improves)
+DEFAULT_GRID = ZETA_GRID
 #: the validation observations' seed (different from every observation set's default of 0)
 VALIDATION_SEED = 1009
 
@@ -74,56 +85,111 @@ def validation_observations(corruption: str, count: int, sigma_y: float = 0.01, 
     return make_observation_set(clean, operator, seed, keep_clean=True, info=info)
 
 
+def knob_type(method: str, field: str) -> type:
+    """``int`` or ``float``: the type of ``method``'s option ``field`` (a tuned knob is numeric)."""
+    options_class = method_class(method).Options
+    if field not in {f.name for f in dataclasses.fields(options_class)}:
+        raise ValueError(f"{method} has no option {field!r}")
+    base, _ = field_type(options_class, next(f for f in dataclasses.fields(options_class) if f.name == field))
+    if base not in (int, float) or base is bool:
+        raise ValueError(f"{method}'s option {field!r} is a {base.__name__}, not a number to tune")
+    return base
+
+
+def next_candidate(scores: dict[float, float], integer: bool, low: float | None, high: float | None) -> float | None:
+    """The value past the grid's edge when the best score sits on that edge: one more step of the edge's own
+    spacing (a ratio for a float knob, log-spaced; a difference for an integer one). None inside the bounds' reach."""
+    ordered = sorted(scores)
+    best = max(scores, key=scores.get)
+    if len(ordered) < 2 or best not in (ordered[0], ordered[-1]):
+        return None
+    neighbour = ordered[-2] if best == ordered[-1] else ordered[1]
+    candidate = best + (best - neighbour) if integer else best * best / neighbour
+    if (low is not None and candidate < low) or (high is not None and candidate > high):
+        return None
+    return candidate
+
+
 def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "dps", field: str = "zeta",
-                grid: Sequence[float] = DEFAULT_GRID, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
-                batch_size: int = 64, fixed: dict[str, Any] | None = None, extend: int = 3) -> dict[str, Any]:
+                grid: Sequence[float] | None = None, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
+                batch_size: int = 64, fixed: dict[str, Any] | None = None, extend: int = 3,
+                budget: int | None = None) -> dict[str, Any]:
     """Mean single-sample PSNR on ``validation`` for each value of ``field``; the best value wins.
 
-    When the best value is the grid's largest or smallest, the grid is extended past it by the
-    ratio of its last two values, up to ``extend`` times, while the score still improves. A value
-    whose samples are not finite scores ``-inf``. Returns the record :func:`write_tuned` stores.
+    ``grid`` defaults to the field's declared one (``option(..., tune=...)``). When the best value is
+    the grid's largest or smallest, the grid is extended past it (:func:`next_candidate`), up to
+    ``extend`` times, while the score still improves. With ``budget``, every value runs the most
+    sampler steps whose network calls + VJPs fit it (``steps`` is unused), so a knob that costs
+    calls (MMPS's k, DAPS's ODE steps) is weighed against the steps it takes away; a value that
+    cannot fit one step scores ``-inf``, as does one whose samples are not finite. Returns the record
+    :func:`write_tuned` stores.
     """
+    kind = knob_type(method, field)
+    meta = next(f for f in dataclasses.fields(method_class(method).Options) if f.name == field).metadata
+    grid = grid if grid is not None else meta.get("tune")
+    if not grid:
+        raise ValueError(f"no grid for {method}'s {field!r}: give one or declare option(..., tune=...)")
     scores: dict[float, float] = {}
+    ran: dict[float, int] = {}
 
     def score(value: float) -> float:
         if value not in scores:
             options = {**(fixed or {}), field: value}
-            result = evaluate_posterior(bundle, validation, method, count=len(validation), samples=1, steps=steps,
+            run = steps if budget is None else steps_for_budget(method, options, budget)
+            if budget is not None and method_cost(method, options, run).total > budget:
+                scores[value] = -math.inf
+                return scores[value]
+            result = evaluate_posterior(bundle, validation, method, count=len(validation), samples=1, steps=run,
                                         sampler=sampler, seed=seed, batch_size=batch_size, options=options)
             scores[value] = result["psnr_single"] if math.isfinite(result["psnr_single"]) else -math.inf
+            ran[value] = run
         return scores[value]
 
-    values = sorted(float(v) for v in grid)
-    for value in values:
+    for value in sorted(kind(v) for v in grid):
         score(value)
     for _ in range(extend):
-        best = max(scores, key=scores.get)
-        ordered = sorted(scores)
-        if best == ordered[-1] and len(ordered) > 1:
-            candidate = best * best / ordered[-2]
-        elif best == ordered[0] and len(ordered) > 1:
-            candidate = best * best / ordered[1]
-        else:
+        candidate = next_candidate(scores, kind is int, meta.get("low"), meta.get("high"))
+        if candidate is None:
             break
-        if score(candidate) <= scores[best]:
+        best_before = max(scores.values())
+        if score(kind(candidate)) <= best_before:
             break
     best = max(scores, key=scores.get)
+    how = {"budget": budget, "steps": {repr(value): ran[value] for value in sorted(ran)}} if budget else {"steps": steps}
     return {
         "options": {**(fixed or {}), field: best}, "psnr": scores[best],
         "grid": {repr(value): scores[value] for value in sorted(scores)},
-        "validation": {**validation.info, "count": len(validation), "steps": steps, "sampler": sampler,
+        "validation": {**validation.info, "count": len(validation), **how, "sampler": sampler,
                        "seed": seed, "metric": "mean PSNR of one posterior sample per observation"},
     }
 
 
-def tune(prior: str, corruption: str, method: str = "dps", field: str = "zeta",
-         grid: Sequence[float] = DEFAULT_GRID, count: int = 32, steps: int = 64, sampler: str = "ddpm",
+def tune_method(bundle: PriorBundle, validation: ObservationSet, method: str, budget: int | None = None,
+                steps: int = 64, sampler: str = "ddpm", seed: int = 0, batch_size: int = 64,
+                fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every knob ``method`` declares (``option(..., tune=...)``), one after another, each at the best values of
+    those before it: ``{"options", "psnr", "grids": {field: grid search record}}``. A method without knobs
+    returns ``fixed`` untouched, ``psnr`` None, and evaluates nothing."""
+    chosen, grids, psnr_best = dict(fixed or {}), {}, None
+    for field in tuning_grids(method_class(method).Options):
+        record = grid_search(bundle, validation, method, field, steps=steps, sampler=sampler, seed=seed,
+                             batch_size=batch_size, fixed=chosen, budget=budget)
+        chosen, psnr_best, grids[field] = record["options"], record["psnr"], record
+    return {"options": chosen, "psnr": psnr_best, "grids": grids}
+
+
+def tune(prior: str, corruption: str, method: str = "dps", field: str | None = "zeta",
+         grid: Sequence[float] | None = None, count: int = 32, steps: int = 64, sampler: str = "ddpm",
          sigma_y: float = 0.01, data: str = "fashion-mnist", device: str | None = None,
-         write: bool = True) -> dict[str, Any]:
-    """Tune ``field`` of ``method`` for the bundle folder ``prior`` and store it there (``tuned.json``)."""
+         write: bool = True, budget: int | None = None) -> dict[str, Any]:
+    """Tune ``field`` of ``method`` (every declared knob when ``field`` is None) for the bundle folder ``prior``,
+    at ``steps`` or at a ``budget`` of network calls + VJPs, and store it there (``tuned.json``)."""
     bundle = PriorBundle.from_pretrained(prior, device=device)
     validation = validation_observations(corruption, count, sigma_y, data)
-    record = grid_search(bundle, validation, method, field, grid, steps, sampler)
+    if field is None:
+        record = tune_method(bundle, validation, method, budget, steps, sampler)
+    else:
+        record = grid_search(bundle, validation, method, field, grid, steps, sampler, budget=budget)
     if write:
         write_tuned(prior, method, validation.operator.name, record)
     return record
@@ -134,20 +200,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--prior", required=True, help="a bundle folder (tuned.json is written there)")
     parser.add_argument("--corruption", required=True, help="e.g. mask:0.75, box:0.4, blur:2")
     parser.add_argument("--method", default="dps")
-    parser.add_argument("--field", default="zeta", help="the option to tune")
-    parser.add_argument("--grid", type=float, nargs="+", default=list(DEFAULT_GRID))
+    parser.add_argument("--field", default=None,
+                        help="the option to tune (default: every option the method declares with tune=...)")
+    parser.add_argument("--grid", type=float, nargs="+", help="values to try (default: the option's declared grid)")
     parser.add_argument("--count", type=int, default=32, help="validation observations (train split's last N)")
     parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--budget", type=int, help="network calls + VJPs per sample: each value runs the steps that fit "
+                                                   "(instead of --steps)")
     parser.add_argument("--sampler", default="ddpm")
     parser.add_argument("--sigma-y", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    if args.grid and not args.field:
+        parser.error("--grid needs --field")
     torch.set_num_threads(args.threads)
     record = tune(args.prior, args.corruption, args.method, args.field, args.grid, args.count, args.steps,
-                  args.sampler, args.sigma_y, write=not args.no_write)
+                  args.sampler, args.sigma_y, write=not args.no_write, budget=args.budget)
     print(json.dumps(record, indent=2))
-
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -59,3 +60,56 @@ def test_the_grid_is_extended_past_a_best_edge(monkeypatch, generator: torch.Gen
     assert record["options"]["zeta"] == 27.0
     assert sorted(float(k) for k in record["grid"]) == [1.0, 3.0, 9.0, 27.0, 81.0]
     assert grid_search(None, validation, grid=(1.0, 3.0), extend=1)["options"]["zeta"] == 9.0
+
+
+def test_methods_declare_their_knobs_with_a_grid() -> None:
+    from diffem.guidance import POSTERIORS
+    from diffem.options import tuning_grids
+
+    grids = {name: tuning_grids(cls.Options) for name, cls in POSTERIORS.items()}
+    assert grids["mmps"] == {"iterations": (1, 2, 3, 4)}
+    assert grids["dps"] == {"zeta": (0.3, 1.0, 3.0, 10.0, 30.0)}
+    assert grids["ddnm"] == {} and grids["conditional"] == {}
+    assert all(set(grid) <= {f.name for f in dataclasses.fields(POSTERIORS[name].Options)}
+               for name, grid in grids.items())
+
+
+def test_a_knob_that_costs_calls_is_tuned_at_a_matched_budget(monkeypatch) -> None:
+    """At a budget, each k runs the steps that fit it; a k that cannot fit one step is never run, and an integer
+    grid is extended by its spacing (the fake score peaks at k = 5)."""
+    import diffem.tuning as tuning
+    from diffem.posterior import method_cost, steps_for_budget
+
+    runs: list[tuple[int, int]] = []
+
+    def fake(bundle, validation, method, count, samples, steps, sampler, seed, batch_size, options):
+        runs.append((options["iterations"], steps))
+        return {"psnr_single": -abs(options["iterations"] - 5)}
+
+    monkeypatch.setattr(tuning, "evaluate_posterior", fake)
+    clean = torch.zeros(2, *SHAPE)
+    validation = make_observation_set(clean, RandomMask(sigma_y=0.01, ratio=0.5), seed=5, keep_clean=True)
+    record = grid_search(None, validation, "mmps", "iterations", budget=65)
+    assert record["options"] == {"iterations": 5} and isinstance(record["options"]["iterations"], int)
+    assert runs == [(k, steps_for_budget("mmps", {"iterations": k}, 65)) for k in (1, 2, 3, 4, 5, 6)]
+    assert all(method_cost("mmps", {"iterations": k}, steps).total <= 65 for k, steps in runs)
+    assert record["validation"]["budget"] == 65 and record["validation"]["steps"]["2"] == runs[1][1]
+
+    runs.clear()
+    tight = grid_search(None, validation, "mmps", "iterations", budget=9)  # k = 4: one step and the end cost 10
+    assert tight["grid"]["4"] == -math.inf and [k for k, _ in runs] == [1, 2, 3]
+    assert tight["options"] == {"iterations": 3}
+
+
+def test_tune_method_tunes_every_declared_knob_and_skips_a_method_without(monkeypatch) -> None:
+    import diffem.tuning as tuning
+
+    def fake(bundle, validation, method, count, samples, steps, sampler, seed, batch_size, options):
+        return {"psnr_single": -abs(math.log(options["zeta"] / 3.0))}
+
+    monkeypatch.setattr(tuning, "evaluate_posterior", fake)
+    clean = torch.zeros(2, *SHAPE)
+    validation = make_observation_set(clean, RandomMask(sigma_y=0.01, ratio=0.5), seed=5, keep_clean=True)
+    record = tuning.tune_method(None, validation, "dps", budget=33)
+    assert record["options"] == {"zeta": 3.0} and set(record["grids"]) == {"zeta"} and record["psnr"] == 0.0
+    assert tuning.tune_method(None, validation, "ddnm", budget=33) == {"options": {}, "psnr": None, "grids": {}}

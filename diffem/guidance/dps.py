@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: the step size when none is given and none was tuned
 DEFAULT_ZETA = 1.0
+#: the zeta grid a tuner starts from, log-spaced (extended past its ends while the score improves)
+ZETA_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
 @register_posterior
@@ -45,7 +47,7 @@ class DPSDenoiser(PosteriorDenoiser):
 
     @dataclass(frozen=True)
     class Options:
-        zeta: float | None = option(None, "step size zeta", low=1e-4, high=1e3,
+        zeta: float | None = option(None, "step size zeta", low=1e-4, high=1e3, tune=ZETA_GRID,
                                     unset=f"the value tuned for this prior and operator, else {DEFAULT_ZETA}")
 
     def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor, zeta: float | None = DEFAULT_ZETA,
