@@ -22,8 +22,9 @@ Output: a table section ``sampler_race`` in BENCHMARKS.md, ``docs/sampler_race.p
 mean against cost and its paired difference to MMPS with ± 1 s.e. bars, one column per corruption)
 and the raw rows in ``benchmarks/results/sampler-race.json``.
 
-Usage: python benchmarks/sampler_race.py [--count 8] [--samples 4] [--budgets 33 65 129] [--no-write]
-       python benchmarks/sampler_race.py --from-results benchmarks/results/sampler-race.json
+Usage: python benchmarks/sampler_race.py [--count 8] [--samples 4] [--budgets 33 65 129] [--tune-count 8]
+                                         [--versus benchmarks/results/sampler-race-untuned.json] [--no-write]
+       python benchmarks/sampler_race.py --from-results benchmarks/results/sampler-race.json [--versus ...]
 """
 
 from __future__ import annotations
@@ -189,6 +190,23 @@ def summary(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any]) -> 
             + mmps_versus_dps(results))
 
 
+def versus_saved(results: dict[str, list[dict[str, Any]]], saved: dict[str, list[dict[str, Any]]]) -> str:
+    """A table of this race's PSNR of the mean minus a saved race's (e.g. the defaults', ``--tune-count 0``), method
+    by method, paired over the same observations: what the knobs bought. Rows in only one of the two are left out."""
+    lines = ["| corruption | method | budget | knobs | PSNR of the mean, this - saved (± s.e.) | CRPS this / saved |",
+             "|---|---|---|---|---|---|"]
+    for name, rows in results.items():
+        earlier = {(r["method"], r["budget"]): r for r in saved.get(name, [])}
+        for row in sorted(rows, key=lambda r: (r["method"], r["budget"])):
+            other = earlier.get((row["method"], row["budget"]))
+            mine, theirs = row.get("psnr_mean_images"), (other or {}).get("psnr_mean_images")
+            if not row.get("knobs") or not mine or not theirs or len(mine) != len(theirs):
+                continue
+            lines.append(f"| {CORRUPTIONS[name]} | {row['method']} | {row['budget']} | {knob_words(row)} "
+                         f"| {paired_difference(mine, theirs)} | {row['crps']:.4f} / {other['crps']:.4f} |")
+    return "\n".join(lines)
+
+
 def dodged(budgets: list[int], index: int, methods: int) -> list[float]:
     """Budgets nudged apart on the log axis, a little per method, so error bars at one budget do not overlap."""
     return [budget * 2 ** (0.045 * (index - (methods - 1) / 2)) for budget in budgets]
@@ -252,6 +270,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--from-results", type=Path, metavar="JSON",
                         help=f"measure nothing: rebuild the table and figure from saved results (e.g. "
                              f"{shown_path(RESULTS)}), stamped with the command, hardware and date that measured them")
+    parser.add_argument("--versus", type=Path, metavar="JSON",
+                        help="saved results of another race (e.g. --tune-count 0, the defaults) to compare with, "
+                             "paired per method and budget; printed, and added to the section")
     parser.add_argument("--no-write", action="store_true")
     return parser.parse_args()
 
@@ -292,10 +313,12 @@ def save_results(path: Path, results: dict[str, list[dict[str, Any]]], tuned: di
 
 
 def report(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], command: str,
-           measured_on: str | None = None, date: str | None = None) -> None:
+           measured_on: str | None = None, date: str | None = None, versus: Path | None = None) -> None:
     """The BENCHMARKS.md section and docs/sampler_race.png."""
     plot(results, FIGURE)
     text = summary(results, tuned)
+    if versus is not None:
+        text += "\n\n" + versus_words(versus) + "\n\n" + versus_saved(results, saved_rows(versus))
     body = ("Held-out Fashion-MNIST **test** observations: the first test images of each corruption "
             "(a CPU-sized subset of the 256 the issue asks for; sizes in each table's title), "
             f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
@@ -320,6 +343,18 @@ def report(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], comm
     write_section("sampler_race", body, command, measured_on, date)
 
 
+def saved_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The rows of a results file (``save_results``), by corruption in the race's order."""
+    saved = json.loads(path.read_text())
+    return {name: saved["rows"][name] for name in CORRUPTIONS if name in saved["rows"]}  # the file sorts its keys
+
+
+def versus_words(path: Path) -> str:
+    saved = json.loads(path.read_text())
+    return (f"Tuned knobs (`--versus`) against `{shown_path(path)}` (`{saved['command']}`, {saved['date']}; same test observations "
+            "and seeds), PSNR of the mean paired over the observations:")
+
+
 def measuring_arguments(argv: list[str]) -> list[str]:
     """The command line without ``--resume FILE``: resumed rows are those the same command measured (seeded)."""
     kept, skip = [], False
@@ -337,17 +372,19 @@ def main() -> None:
     args = parse_arguments()
     if args.from_results:
         saved = json.loads(args.from_results.read_text())
-        rows = {name: saved["rows"][name] for name in CORRUPTIONS if name in saved["rows"]}  # the file sorts its keys
-        report(rows, saved["tuned"], saved["command"], saved["device"], saved["date"])
+        report(saved_rows(args.from_results), saved["tuned"], saved["command"], saved["device"], saved["date"],
+               args.versus)
         return
     command = "python benchmarks/sampler_race.py " + " ".join(measuring_arguments(sys.argv[1:]))
     results, tuned = measure(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     print(summary(results, tuned))
+    if args.versus:
+        print(versus_saved(results, saved_rows(args.versus)))
     if not args.no_write:
         save_results(RESULTS, results, tuned, command)
-        report(results, tuned, command)
+        report(results, tuned, command, versus=args.versus)
 
 
 if __name__ == "__main__":
