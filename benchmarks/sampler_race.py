@@ -95,12 +95,15 @@ def race_one(bundle: PriorBundle, observations: ObservationSet, method: str, bud
             "psnr_mean_images": psnr(mean_pixels, truth).tolist()}
 
 
-def tuned_knobs(bundle: PriorBundle, validation: ObservationSet | None, method: str, budget: int) -> dict[str, Any]:
-    """``method``'s knobs tuned at ``budget`` on the validation observations (nothing without them)."""
+def tuned_knobs(bundle: PriorBundle, validation: ObservationSet | None, method: str, budget: int,
+                extend: int) -> dict[str, Any]:
+    """``method``'s knobs tuned at ``budget`` on the validation observations (nothing without them), the grid
+    extended up to ``extend`` values past an edge that still wins."""
     if validation is None:
         return {}
     start = time.perf_counter()
-    record = tune_method(bundle, validation, method, budget, sampler="ddpm", seed=0, batch_size=len(validation))
+    record = tune_method(bundle, validation, method, budget, sampler="ddpm", seed=0, batch_size=len(validation),
+                         extend=extend)
     if record["grids"]:
         scores = {field: grid["grid"] for field, grid in record["grids"].items()}
         print(f"tuned {method} at {budget}: {record['options']} ({time.perf_counter() - start:.0f} s; {scores})",
@@ -220,7 +223,7 @@ def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, len(results), figsize=(4.4 * len(results), 6.6), dpi=120, squeeze=False,
+    figure, axes = plt.subplots(2, len(results), figsize=(4.4 * len(results), 7.4), dpi=120, squeeze=False,
                                 sharex=True)
     methods = sorted({r["method"] for rows in results.values() for r in rows})
     colours = {method: f"C{index}" for index, method in enumerate(methods)}
@@ -249,6 +252,9 @@ def plot(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
             axis.grid(alpha=0.3)
     shown = {label: handle for axis in axes[0] for handle, label in zip(*axis.get_legend_handles_labels())}
     figure.legend(list(shown.values()), list(shown), loc="lower center", ncol=len(shown), fontsize=8, frameon=False)
+    tuned = any(r.get("knobs") for rows in results.values() for r in rows)
+    figure.suptitle("Posterior samplers at matched cost, " + ("each method's knob tuned at each budget on validation "
+                    "observations" if tuned else "default knobs"), fontsize=10)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
@@ -263,6 +269,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", help="a subset of the registered methods")
     parser.add_argument("--tune-count", type=int, default=8,
                         help="validation observations the knobs are tuned on at each budget (0: race the defaults)")
+    parser.add_argument("--tune-extend", type=int, default=8,
+                        help="values tried past a grid's edge while the edge still wins (MMPS's k: one more each)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--resume", type=Path, help="rows already measured: JSON lines printed by an earlier run "
@@ -298,7 +306,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, list[dict[str, Any]]], 
             for budget in args.budgets:
                 if any(r["method"] == method and r["budget"] == budget for r in rows):
                     continue
-                tuning = tuned_knobs(bundle, validation, method, budget)
+                tuning = tuned_knobs(bundle, validation, method, budget, args.tune_extend)
                 row = race_one(bundle, observations, method, budget, args.samples, tuned, tuning)
                 rows.append(row)
                 print(json.dumps({"corruption": name, **row}), flush=True)

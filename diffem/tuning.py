@@ -85,15 +85,16 @@ def validation_observations(corruption: str, count: int, sigma_y: float = 0.01, 
     return make_observation_set(clean, operator, seed, keep_clean=True, info=info)
 
 
-def knob_type(method: str, field: str) -> type:
-    """``int`` or ``float``: the type of ``method``'s option ``field`` (a tuned knob is numeric)."""
+def knob_field(method: str, field: str) -> tuple[type, dict[str, Any]]:
+    """``(int or float, metadata)`` of ``method``'s option ``field``: a tuned knob is a number."""
     options_class = method_class(method).Options
-    if field not in {f.name for f in dataclasses.fields(options_class)}:
+    found = [f for f in dataclasses.fields(options_class) if f.name == field]
+    if not found:
         raise ValueError(f"{method} has no option {field!r}")
-    base, _ = field_type(options_class, next(f for f in dataclasses.fields(options_class) if f.name == field))
-    if base not in (int, float) or base is bool:
+    base, _ = field_type(options_class, found[0])
+    if base not in (int, float):
         raise ValueError(f"{method}'s option {field!r} is a {base.__name__}, not a number to tune")
-    return base
+    return base, dict(found[0].metadata)
 
 
 def next_candidate(scores: dict[float, float], integer: bool, low: float | None, high: float | None) -> float | None:
@@ -124,8 +125,7 @@ def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "
     cannot fit one step scores ``-inf``, as does one whose samples are not finite. Returns the record
     :func:`write_tuned` stores.
     """
-    kind = knob_type(method, field)
-    meta = next(f for f in dataclasses.fields(method_class(method).Options) if f.name == field).metadata
+    kind, meta = knob_field(method, field)
     grid = grid if grid is not None else meta.get("tune")
     if not grid:
         raise ValueError(f"no grid for {method}'s {field!r}: give one or declare option(..., tune=...)")
@@ -166,14 +166,14 @@ def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "
 
 def tune_method(bundle: PriorBundle, validation: ObservationSet, method: str, budget: int | None = None,
                 steps: int = 64, sampler: str = "ddpm", seed: int = 0, batch_size: int = 64,
-                fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+                fixed: dict[str, Any] | None = None, extend: int = 3) -> dict[str, Any]:
     """Every knob ``method`` declares (``option(..., tune=...)``), one after another, each at the best values of
     those before it: ``{"options", "psnr", "grids": {field: grid search record}}``. A method without knobs
     returns ``fixed`` untouched, ``psnr`` None, and evaluates nothing."""
     chosen, grids, psnr_best = dict(fixed or {}), {}, None
     for field in tuning_grids(method_class(method).Options):
         record = grid_search(bundle, validation, method, field, steps=steps, sampler=sampler, seed=seed,
-                             batch_size=batch_size, fixed=chosen, budget=budget)
+                             batch_size=batch_size, fixed=chosen, extend=extend, budget=budget)
         chosen, psnr_best, grids[field] = record["options"], record["psnr"], record
     return {"options": chosen, "psnr": psnr_best, "grids": grids}
 
@@ -215,8 +215,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.grid and not args.field:
         parser.error("--grid needs --field")
     torch.set_num_threads(args.threads)
-    record = tune(args.prior, args.corruption, args.method, args.field, args.grid, args.count, args.steps,
-                  args.sampler, args.sigma_y, write=not args.no_write, budget=args.budget)
+    try:
+        record = tune(args.prior, args.corruption, args.method, args.field, args.grid, args.count, args.steps,
+                      args.sampler, args.sigma_y, write=not args.no_write, budget=args.budget)
+    except (ValueError, OSError) as error:  # a bad name, option, corruption or folder: one line, exit code 2
+        parser.error(str(error).splitlines()[0])
     print(json.dumps(record, indent=2))
 
 if __name__ == "__main__":

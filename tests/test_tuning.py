@@ -113,3 +113,16 @@ def test_tune_method_tunes_every_declared_knob_and_skips_a_method_without(monkey
     record = tuning.tune_method(None, validation, "dps", budget=33)
     assert record["options"] == {"zeta": 3.0} and set(record["grids"]) == {"zeta"} and record["psnr"] == 0.0
     assert tuning.tune_method(None, validation, "ddnm", budget=33) == {"options": {}, "psnr": None, "grids": {}}
+
+
+def test_the_command_line_refuses_a_knob_that_is_no_number_with_one_line(capsys) -> None:
+    import pytest
+
+    from diffem.tuning import main
+
+    prior = Path(__file__).resolve().parents[1] / "checkpoints" / "em-mmps-fashion-mask75"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--prior", str(prior), "--corruption", "mask:0.75", "--method", "mmps", "--field", "solver",
+              "--count", "1", "--no-write"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("mmps's option 'solver' is a str, not a number to tune")
