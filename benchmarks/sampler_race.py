@@ -9,7 +9,8 @@ steps are the most that fit the budget (``diffem.posterior.steps_for_budget``; D
 Every method's knobs (those its options declare with ``tune=``: DPS's ``zeta``, MMPS's solver
 iterations ``k``, PiGDM's prior variance, DiffPIR's ``lambda``, DAPS's ODE steps) are tuned for each
 corruption *and each budget* on *validation* observations (the train split's last ``--tune-count``
-images, :func:`diffem.tuning.tune_method`), by the mean PSNR of one sample: a knob that costs calls
+images, :func:`diffem.tuning.tune_method`), by the mean PSNR of one sample (``--tune-metric crps``: minus
+the fair CRPS of two, which also punishes over-confidence): a knob that costs calls
 (``k``, the ODE steps) is weighed against the steps it takes away at that budget. The chosen values
 and the validation scores are kept with each row. ``--tune-count 0`` races the defaults instead
 (MMPS with k = 1, DPS with the zeta in the prior's ``tuned.json``), as the app runs them.
@@ -49,7 +50,7 @@ from diffem.guidance import POSTERIORS
 from diffem.metrics import PairedDifference, paired_difference, psnr
 from diffem.operators import parse_corruption
 from diffem.posterior import method_cost, steps_for_budget
-from diffem.tuning import read_tuned, tune_method, validation_observations
+from diffem.tuning import METRICS, read_tuned, tune_method, validation_observations
 
 PRIOR = ROOT / "checkpoints" / "em-mmps-fashion-mask75"
 CONDITIONAL = {"mask": ROOT / "checkpoints" / "diffem-fashion-mask75",
@@ -90,20 +91,21 @@ def race_one(bundle: PriorBundle, observations: ObservationSet, method: str, bud
     mean_pixels = observations.scaling.to_pixels(draws.samples).mean(dim=0)
     knobs = {field: record["options"][field] for field, record in (tuning or {}).get("grids", {}).items()}
     validation = {field: record["grid"] for field, record in (tuning or {}).get("grids", {}).items()}
+    metric = next((record["validation"]["metric"] for record in (tuning or {}).get("grids", {}).values()), None)
     return {"method": method, "budget": budget, "steps": steps, "cost": spent.total, "observations": len(observations),
-            "samples": samples, "knobs": knobs, "validation_psnr": validation, **report,
+            "samples": samples, "knobs": knobs, "validation_scores": validation, "tune_metric": metric, **report,
             "psnr_mean_images": psnr(mean_pixels, truth).tolist()}
 
 
 def tuned_knobs(bundle: PriorBundle, validation: ObservationSet | None, method: str, budget: int,
-                extend: int) -> dict[str, Any]:
+                extend: int, metric: str) -> dict[str, Any]:
     """``method``'s knobs tuned at ``budget`` on the validation observations (nothing without them), the grid
     extended up to ``extend`` values past an edge that still wins."""
     if validation is None:
         return {}
     start = time.perf_counter()
     record = tune_method(bundle, validation, method, budget, sampler="ddpm", seed=0, batch_size=len(validation),
-                         extend=extend)
+                         extend=extend, metric=metric)
     if record["grids"]:
         scores = {field: grid["grid"] for field, grid in record["grids"].items()}
         print(f"tuned {method} at {budget}: {record['options']} ({time.perf_counter() - start:.0f} s; {scores})",
@@ -158,6 +160,12 @@ def table(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any]) -> st
                 f"| {row['normalised_residual']:.2f} | {row['seconds_per_image']:.2f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def tuning_metric(results: dict[str, list[dict[str, Any]]]) -> str:
+    """What the rows' knobs were tuned for (one metric for the whole race)."""
+    metrics = {r["tune_metric"] for rows in results.values() for r in rows if r.get("tune_metric")}
+    return " / ".join(sorted(metrics)) or "nothing tuned"
 
 
 def knob_words(row: dict[str, Any]) -> str:
@@ -269,10 +277,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", help="a subset of the registered methods")
     parser.add_argument("--tune-count", type=int, default=8,
                         help="validation observations the knobs are tuned on at each budget (0: race the defaults)")
+    parser.add_argument("--tune-metric", default="psnr", choices=list(METRICS),
+                        help="what the knobs maximise on validation: " + "; ".join(f"{k}: {v}" for k, v in METRICS.items()))
     parser.add_argument("--tune-extend", type=int, default=8,
                         help="values tried past a grid's edge while the edge still wins (MMPS's k: one more each)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--json", type=Path, help="also write the raw results here (as the saved results file)")
     parser.add_argument("--resume", type=Path, help="rows already measured: JSON lines printed by an earlier run "
                                                     "(each with its corruption); those are not run again")
     parser.add_argument("--from-results", type=Path, metavar="JSON",
@@ -306,7 +316,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, list[dict[str, Any]]], 
             for budget in args.budgets:
                 if any(r["method"] == method and r["budget"] == budget for r in rows):
                     continue
-                tuning = tuned_knobs(bundle, validation, method, budget, args.tune_extend)
+                tuning = tuned_knobs(bundle, validation, method, budget, args.tune_extend, args.tune_metric)
                 row = race_one(bundle, observations, method, budget, args.samples, tuned, tuning)
                 rows.append(row)
                 print(json.dumps({"corruption": name, **row}), flush=True)
@@ -334,7 +344,7 @@ def report(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], comm
             "+ VJPs of one sampler run (DDPM; steps = the most that fit). Knobs: each method's declared knobs "
             "(MMPS's solver iterations k, DPS's zeta, PiGDM's prior variance v, DiffPIR's lambda, DAPS's ODE steps) "
             "tuned for each corruption and budget on validation observations (the train split's last images, "
-            "`diffem.tuning.tune_method`: mean PSNR of one sample; a knob that costs calls leaves fewer steps), "
+            f"`diffem.tuning.tune_method`: {tuning_metric(results)}; a knob that costs calls leaves fewer steps), "
             "the chosen values in the `knobs` column. PSNR/SSIM of one sample and of the mean; "
             "`mean - MMPS's` = the PSNR of the mean minus MMPS's at the same budget, image by image on the same "
             "observations, averaged, ± its standard error over the observations (`diffem.metrics.paired_difference`: "
@@ -380,13 +390,19 @@ def main() -> None:
     args = parse_arguments()
     if args.from_results:
         saved = json.loads(args.from_results.read_text())
+        if args.no_write:  # only print: e.g. a variant's results beside the shipped race (--versus)
+            print(summary(saved_rows(args.from_results), saved["tuned"]))
+            if args.versus:
+                print("\n" + versus_words(args.versus) + "\n\n" + versus_saved(saved_rows(args.from_results),
+                                                                             saved_rows(args.versus)))
+            return
         report(saved_rows(args.from_results), saved["tuned"], saved["command"], saved["device"], saved["date"],
                args.versus)
         return
     command = "python benchmarks/sampler_race.py " + " ".join(measuring_arguments(sys.argv[1:]))
     results, tuned = measure(args)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        save_results(args.json, results, tuned, command)
     print(summary(results, tuned))
     if args.versus:
         print(versus_saved(results, saved_rows(args.versus)))

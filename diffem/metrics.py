@@ -34,6 +34,9 @@ Calibration of ``S`` posterior samples ``x^(1..S)`` of each image against its cl
   all samples on one side of the truth still cover ``1 - (S + 1)(1 - p)/2``, 0.75 at 90 % with 4);
 - empirical CRPS: ``mean_i |x^(i) - x| - (1 / 2 S^2) sum_{i,j} |x^(i) - x^(j)|``, lower is better
   (for samples of the true distribution its expectation is ``(1 + 1/S) sigma / sqrt(pi)`` for a Gaussian);
+  the *fair* CRPS divides the pair sum by ``2 S (S - 1)`` instead, which makes it unbiased for the CRPS of
+  the distribution the samples come from, whatever ``S`` (Ferro, 2014): with 2 samples the plain one
+  still rewards too narrow a spread, the fair one does not;
 - spread-skill ratio: ``sqrt((S + 1) / S) * sqrt(mean var) / RMSE(mean)``, the unbiased sample
   variance averaged over pixels and images against the squared error of the samples' mean
   (1 for a calibrated posterior, below 1 when it is over-confident);
@@ -128,14 +131,18 @@ def check_level(level: float) -> None:
         raise ValueError(f"the interval level must lie in (0, 1), got {level}")
 
 
-def crps(samples: Tensor, truth: Tensor) -> Tensor:
-    """Per-image empirical CRPS averaged over pixels (``samples`` ``(S, B, ...)``, ``truth`` ``(B, ...)``)."""
+def crps(samples: Tensor, truth: Tensor, fair: bool = False) -> Tensor:
+    """Per-image empirical CRPS averaged over pixels (``samples`` ``(S, B, ...)``, ``truth`` ``(B, ...)``); ``fair``:
+    the pair term over ``S (S - 1)`` pairs, not ``S^2`` (needs 2 samples or more)."""
     count = samples.shape[0]
+    if fair and count < 2:
+        raise ValueError("the fair CRPS needs at least 2 samples")
     accuracy = (samples - truth).abs().mean(dim=0)
     ordered = samples.sort(dim=0).values
     weights = (2 * torch.arange(1, count + 1, dtype=samples.dtype, device=samples.device) - count - 1)
     pair_sum = 2 * (weights.reshape(-1, *([1] * (samples.ndim - 1))) * ordered).sum(dim=0)  # sum_ij |x_i - x_j|
-    return (accuracy - pair_sum / (2 * count**2)).flatten(1).mean(dim=1)
+    pairs = count * (count - 1) if fair else count**2
+    return (accuracy - pair_sum / (2 * pairs)).flatten(1).mean(dim=1)
 
 
 def spread_skill_ratio(samples: Tensor, truth: Tensor) -> float:

@@ -40,7 +40,8 @@ from .atomic import atomic_write_json
 from .bundle import PriorBundle
 from .data.observations import ObservationSet, make_observation_set
 from .data.sources import load_clean_data
-from .evaluation import evaluate_posterior
+from .evaluation import draw_posterior_samples, evaluate_posterior
+from .metrics import crps
 from .guidance.dps import ZETA_GRID
 from .operators import parse_corruption
 from .options import field_type, tuning_grids
@@ -49,6 +50,11 @@ from .posterior import method_class, method_cost, steps_for_budget
 TUNED_FILE = "tuned.json"
 #: DPS's zeta grid, log-spaced (extended past its ends while the score improves)
 DEFAULT_GRID = ZETA_GRID
+#: what a tuner can maximise (:func:`validation_score`)
+METRICS = {"psnr": "mean PSNR of one posterior sample per observation",
+           "crps": "minus the fair CRPS of two posterior samples per observation (pixels in [0, 1])"}
+#: posterior samples per validation observation for the CRPS
+CRPS_SAMPLES = 2
 #: the validation observations' seed (different from every observation set's default of 0)
 VALIDATION_SEED = 1009
 
@@ -111,11 +117,25 @@ def next_candidate(scores: dict[float, float], integer: bool, low: float | None,
     return candidate
 
 
+def validation_score(bundle: PriorBundle, validation: ObservationSet, method: str, metric: str, steps: int,
+                     sampler: str, seed: int, batch_size: int, options: dict[str, Any]) -> float:
+    """The tuning score of one setting, higher is better: the mean PSNR of one sample per observation, or minus
+    the fair CRPS of two (pixels in [0, 1]), which also punishes too narrow a spread."""
+    if metric == "psnr":
+        return evaluate_posterior(bundle, validation, method, count=len(validation), samples=1, steps=steps,
+                                  sampler=sampler, seed=seed, batch_size=batch_size, options=options)["psnr_single"]
+    assert validation.x is not None, "tuning needs the clean validation images"
+    draws = draw_posterior_samples(bundle, validation, method, CRPS_SAMPLES, steps, sampler, seed, batch_size, options)
+    pixels = validation.scaling.to_pixels
+    return -float(crps(pixels(draws.samples), pixels(validation.x), fair=True).mean())
+
+
 def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "dps", field: str = "zeta",
                 grid: Sequence[float] | None = None, steps: int = 64, sampler: str = "ddpm", seed: int = 0,
                 batch_size: int = 64, fixed: dict[str, Any] | None = None, extend: int = 3,
-                budget: int | None = None) -> dict[str, Any]:
-    """Mean single-sample PSNR on ``validation`` for each value of ``field``; the best value wins.
+                budget: int | None = None, metric: str = "psnr") -> dict[str, Any]:
+    """The validation score (:func:`validation_score`, ``metric`` of :data:`METRICS`) for each value of ``field``;
+    the best value wins (the record's ``psnr`` holds that score, negative for ``crps``).
 
     ``grid`` defaults to the field's declared one (``option(..., tune=...)``). When the best value is
     the grid's largest or smallest, the grid is extended past it (:func:`next_candidate`), up to
@@ -129,6 +149,8 @@ def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "
     grid = grid if grid is not None else meta.get("tune")
     if not grid:
         raise ValueError(f"no grid for {method}'s {field!r}: give one or declare option(..., tune=...)")
+    if metric not in METRICS:
+        raise ValueError(f"unknown tuning metric {metric!r}; choose one of {', '.join(METRICS)}")
     scores: dict[float, float] = {}
     ran: dict[float, int] = {}
 
@@ -139,9 +161,8 @@ def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "
             if budget is not None and method_cost(method, options, run).total > budget:
                 scores[value] = -math.inf
                 return scores[value]
-            result = evaluate_posterior(bundle, validation, method, count=len(validation), samples=1, steps=run,
-                                        sampler=sampler, seed=seed, batch_size=batch_size, options=options)
-            scores[value] = result["psnr_single"] if math.isfinite(result["psnr_single"]) else -math.inf
+            measured = validation_score(bundle, validation, method, metric, run, sampler, seed, batch_size, options)
+            scores[value] = measured if math.isfinite(measured) else -math.inf
             ran[value] = run
         return scores[value]
 
@@ -160,20 +181,20 @@ def grid_search(bundle: PriorBundle, validation: ObservationSet, method: str = "
         "options": {**(fixed or {}), field: best}, "psnr": scores[best],
         "grid": {repr(value): scores[value] for value in sorted(scores)},
         "validation": {**validation.info, "count": len(validation), **how, "sampler": sampler,
-                       "seed": seed, "metric": "mean PSNR of one posterior sample per observation"},
+                       "seed": seed, "metric": METRICS[metric]},
     }
 
 
 def tune_method(bundle: PriorBundle, validation: ObservationSet, method: str, budget: int | None = None,
                 steps: int = 64, sampler: str = "ddpm", seed: int = 0, batch_size: int = 64,
-                fixed: dict[str, Any] | None = None, extend: int = 3) -> dict[str, Any]:
+                fixed: dict[str, Any] | None = None, extend: int = 3, metric: str = "psnr") -> dict[str, Any]:
     """Every knob ``method`` declares (``option(..., tune=...)``), one after another, each at the best values of
     those before it: ``{"options", "psnr", "grids": {field: grid search record}}``. A method without knobs
     returns ``fixed`` untouched, ``psnr`` None, and evaluates nothing."""
     chosen, grids, psnr_best = dict(fixed or {}), {}, None
     for field in tuning_grids(method_class(method).Options):
         record = grid_search(bundle, validation, method, field, steps=steps, sampler=sampler, seed=seed,
-                             batch_size=batch_size, fixed=chosen, extend=extend, budget=budget)
+                             batch_size=batch_size, fixed=chosen, extend=extend, budget=budget, metric=metric)
         chosen, psnr_best, grids[field] = record["options"], record["psnr"], record
     return {"options": chosen, "psnr": psnr_best, "grids": grids}
 
@@ -181,15 +202,15 @@ def tune_method(bundle: PriorBundle, validation: ObservationSet, method: str, bu
 def tune(prior: str, corruption: str, method: str = "dps", field: str | None = "zeta",
          grid: Sequence[float] | None = None, count: int = 32, steps: int = 64, sampler: str = "ddpm",
          sigma_y: float = 0.01, data: str = "fashion-mnist", device: str | None = None,
-         write: bool = True, budget: int | None = None) -> dict[str, Any]:
+         write: bool = True, budget: int | None = None, metric: str = "psnr") -> dict[str, Any]:
     """Tune ``field`` of ``method`` (every declared knob when ``field`` is None) for the bundle folder ``prior``,
     at ``steps`` or at a ``budget`` of network calls + VJPs, and store it there (``tuned.json``)."""
     bundle = PriorBundle.from_pretrained(prior, device=device)
     validation = validation_observations(corruption, count, sigma_y, data)
     if field is None:
-        record = tune_method(bundle, validation, method, budget, steps, sampler)
+        record = tune_method(bundle, validation, method, budget, steps, sampler, metric=metric)
     else:
-        record = grid_search(bundle, validation, method, field, grid, steps, sampler, budget=budget)
+        record = grid_search(bundle, validation, method, field, grid, steps, sampler, budget=budget, metric=metric)
     if write:
         write_tuned(prior, method, validation.operator.name, record)
     return record
@@ -208,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--budget", type=int, help="network calls + VJPs per sample: each value runs the steps that fit "
                                                    "(instead of --steps)")
     parser.add_argument("--sampler", default="ddpm")
+    parser.add_argument("--metric", default="psnr", choices=list(METRICS),
+                        help="; ".join(f"{name}: {words}" for name, words in METRICS.items()))
     parser.add_argument("--sigma-y", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-write", action="store_true")
@@ -217,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     try:
         record = tune(args.prior, args.corruption, args.method, args.field, args.grid, args.count, args.steps,
-                      args.sampler, args.sigma_y, write=not args.no_write, budget=args.budget)
+                      args.sampler, args.sigma_y, write=not args.no_write, budget=args.budget, metric=args.metric)
     except (ValueError, OSError) as error:  # a bad name, option, corruption or folder: one line, exit code 2
         parser.error(str(error).splitlines()[0])
     print(json.dumps(record, indent=2))

@@ -126,3 +126,28 @@ def test_the_command_line_refuses_a_knob_that_is_no_number_with_one_line(capsys)
               "--count", "1", "--no-write"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("mmps's option 'solver' is a str, not a number to tune")
+
+
+def test_the_fair_crps_is_unbiased_with_two_samples_where_the_plain_one_is_not(generator: torch.Generator) -> None:
+    from diffem.metrics import crps
+
+    pair = torch.tensor([0.0, 1.0]).reshape(2, 1, 1)
+    assert float(crps(pair, torch.zeros(1, 1), fair=True)) == 0.0 and float(crps(pair, torch.zeros(1, 1))) == 0.25
+    # samples of the truth's own law N(0, 1): the distribution's CRPS is 1 / sqrt(pi)
+    truth = torch.randn(1, 200_000, generator=generator)
+    samples = torch.randn(2, 1, 200_000, generator=generator)
+    assert abs(float(crps(samples, truth, fair=True)) - 1 / math.sqrt(math.pi)) < 0.01
+    assert abs(float(crps(samples, truth)) - 1.5 / math.sqrt(math.pi)) < 0.01
+
+
+def test_knobs_can_be_tuned_for_the_crps(tmp_path: Path, generator: torch.Generator) -> None:
+    import pytest
+
+    bundle = PriorBundle(GaussianDenoiser(torch.zeros(SHAPE), cov=torch.eye(144)), VESchedule(1e-3, 10.0), SHAPE)
+    clean = torch.rand(3, *SHAPE, generator=generator) * 2 - 1
+    validation = make_observation_set(clean, RandomMask(sigma_y=0.01, ratio=0.5), seed=5, keep_clean=True)
+    record = grid_search(bundle, validation, "mmps", "iterations", grid=(1, 2), budget=13, metric="crps")
+    assert "fair CRPS" in record["validation"]["metric"] and record["options"]["iterations"] in (1, 2)
+    assert all(-1.0 < score < 0.0 for score in record["grid"].values())
+    with pytest.raises(ValueError, match="unknown tuning metric"):
+        grid_search(bundle, validation, "mmps", "iterations", grid=(1,), budget=13, metric="ssim")
