@@ -70,8 +70,11 @@ def test_methods_declare_their_knobs_with_a_grid() -> None:
     assert grids["mmps"] == {"iterations": (1, 2, 3, 4)}
     assert grids["dps"] == {"zeta": (0.3, 1.0, 3.0, 10.0, 30.0)}
     assert grids["ddnm"] == {} and grids["conditional"] == {}
-    assert all(set(grid) <= {f.name for f in dataclasses.fields(POSTERIORS[name].Options)}
-               for name, grid in grids.items())
+    for name, grid in grids.items():
+        fields = {f.name: f for f in dataclasses.fields(POSTERIORS[name].Options)}
+        for field, values in grid.items():
+            low, high = fields[field].metadata["low"], fields[field].metadata["high"]
+            assert all(low <= value <= high for value in values), f"{name}.{field}: a grid value out of bounds"
 
 
 def test_a_knob_that_costs_calls_is_tuned_at_a_matched_budget(monkeypatch) -> None:
