@@ -89,9 +89,10 @@ def race_one(bundle: PriorBundle, observations: ObservationSet, method: str, bud
     spent = method_cost(method, options, steps)
     assert (spent.network, spent.vjps) == (draws.cost.network, draws.cost.vjps)
     mean_pixels = observations.scaling.to_pixels(draws.samples).mean(dim=0)
-    knobs = {field: record["options"][field] for field, record in (tuning or {}).get("grids", {}).items()}
-    validation = {field: record["grid"] for field, record in (tuning or {}).get("grids", {}).items()}
-    metric = next((record["validation"]["metric"] for record in (tuning or {}).get("grids", {}).values()), None)
+    grids = (tuning or {}).get("grids", {})
+    knobs = {field: record["options"][field] for field, record in grids.items()}
+    validation = {field: record["grid"] for field, record in grids.items()}
+    metric = next((record["validation"]["metric"] for record in grids.values()), None)
     return {"method": method, "budget": budget, "steps": steps, "cost": spent.total, "observations": len(observations),
             "samples": samples, "knobs": knobs, "validation_scores": validation, "tune_metric": metric, **report,
             "psnr_mean_images": psnr(mean_pixels, truth).tolist()}
@@ -336,7 +337,7 @@ def report(results: dict[str, list[dict[str, Any]]], tuned: dict[str, Any], comm
     plot(results, FIGURE)
     text = summary(results, tuned)
     if versus is not None:
-        text += "\n\n" + versus_words(versus) + "\n\n" + versus_saved(results, saved_rows(versus))
+        text += "\n\n" + versus_text(results, versus)
     body = ("Held-out Fashion-MNIST **test** observations: the first test images of each corruption "
             "(a CPU-sized subset of the 256 the issue asks for; sizes in each table's title), "
             f"`sigma_y = {SIGMA_Y}`; unconditional methods around `em-mmps-fashion-mask75`, `conditional` with "
@@ -367,10 +368,11 @@ def saved_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     return {name: saved["rows"][name] for name in CORRUPTIONS if name in saved["rows"]}  # the file sorts its keys
 
 
-def versus_words(path: Path) -> str:
+def versus_text(results: dict[str, list[dict[str, Any]]], path: Path) -> str:
+    """What ``--versus`` adds: a line naming the saved race, then :func:`versus_saved`'s table."""
     saved = json.loads(path.read_text())
     return (f"Tuned knobs (`--versus`) against `{shown_path(path)}` (`{saved['command']}`, {saved['date']}; same test observations "
-            "and seeds), PSNR of the mean paired over the observations:")
+            "and seeds), PSNR of the mean paired over the observations:\n\n" + versus_saved(results, saved_rows(path)))
 
 
 def measuring_arguments(argv: list[str]) -> list[str]:
@@ -390,14 +392,13 @@ def main() -> None:
     args = parse_arguments()
     if args.from_results:
         saved = json.loads(args.from_results.read_text())
+        rows = saved_rows(args.from_results)
         if args.no_write:  # only print: e.g. a variant's results beside the shipped race (--versus)
-            print(summary(saved_rows(args.from_results), saved["tuned"]))
+            print(summary(rows, saved["tuned"]))
             if args.versus:
-                print("\n" + versus_words(args.versus) + "\n\n" + versus_saved(saved_rows(args.from_results),
-                                                                             saved_rows(args.versus)))
+                print("\n" + versus_text(rows, args.versus))
             return
-        report(saved_rows(args.from_results), saved["tuned"], saved["command"], saved["device"], saved["date"],
-               args.versus)
+        report(rows, saved["tuned"], saved["command"], saved["device"], saved["date"], args.versus)
         return
     command = "python benchmarks/sampler_race.py " + " ".join(measuring_arguments(sys.argv[1:]))
     results, tuned = measure(args)
@@ -405,7 +406,7 @@ def main() -> None:
         save_results(args.json, results, tuned, command)
     print(summary(results, tuned))
     if args.versus:
-        print(versus_saved(results, saved_rows(args.versus)))
+        print("\n" + versus_text(results, args.versus))
     if not args.no_write:
         save_results(RESULTS, results, tuned, command)
         report(results, tuned, command, versus=args.versus)

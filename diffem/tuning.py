@@ -42,14 +42,11 @@ from .data.observations import ObservationSet, make_observation_set
 from .data.sources import load_clean_data
 from .evaluation import draw_posterior_samples, evaluate_posterior
 from .metrics import crps
-from .guidance.dps import ZETA_GRID
 from .operators import parse_corruption
 from .options import field_type, tuning_grids
 from .posterior import method_class, method_cost, steps_for_budget
 
 TUNED_FILE = "tuned.json"
-#: DPS's zeta grid, log-spaced (extended past its ends while the score improves)
-DEFAULT_GRID = ZETA_GRID
 #: what a tuner can maximise (:func:`validation_score`)
 METRICS = {"psnr": "mean PSNR of one posterior sample per observation",
            "crps": "minus the fair CRPS of two posterior samples per observation (pixels in [0, 1])"}
@@ -244,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ValueError, OSError) as error:  # a bad name, option, corruption or folder: one line, exit code 2
         parser.error(str(error).splitlines()[0])
     print(json.dumps(record, indent=2))
+
 
 if __name__ == "__main__":
     main()
