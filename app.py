@@ -280,19 +280,19 @@ def compare(*values: Any) -> Iterator[tuple[Any, ...]]:
     (:mod:`diffem.app.compare`).
 
     ``values``: the observation controls (:data:`OBSERVATION_INPUTS`), the :data:`LANES` lane choices,
-    samples, steps, whether the lanes get an equal cost instead of equal steps and that cost (network
-    calls + VJPs a sample), then every method option control (each lane runs its method with the
-    options set in the Restore tab).
+    samples, steps, whether the lanes get an equal cost instead of equal steps, that cost (network
+    calls + VJPs a sample) and whether each lane's knobs are then the ones tuned at that cost, then every
+    method option control (each lane runs its method with the options set in the Restore tab).
     """
     controls, settings = values[:OBSERVATION_INPUTS], values[OBSERVATION_INPUTS:]
     observed = ObservationValues.unpack(controls)
-    choices, (samples, steps, equal_cost, budget), option_values = (settings[:LANES], settings[LANES:LANES + 4],
-                                                                    settings[LANES + 4:])
+    choices, (samples, steps, equal_cost, budget, tuned_knobs), option_values = (
+        settings[:LANES], settings[LANES:LANES + 5], settings[LANES + 5:])
     steps, samples = check_sampling(DEFAULT_SAMPLER, steps, samples)
     budget = check_int(budget, 3, 100 * APP_MAX_STEPS, "Cost budget") if equal_cost else None
     plan = plan_race(REGISTRY, choices, observed.corruption, lambda prior: make_observation(prior, *controls),
                      DEFAULT_SAMPLER, steps, samples, check_int(observed.seed, 0, 2**31 - 1, "Seed"),
-                     lambda method: chosen_options(method, option_values), budget)
+                     lambda method: chosen_options(method, option_values), budget, bool(tuned_knobs))
     first_lane, first_observation = plan.first
     clean, seen = observation_views(first_lane.prior, first_observation)
     try:
@@ -703,8 +703,13 @@ def build_demo() -> gr.Blocks:
                 equal_cost = gr.Checkbox(True, label="Equal cost", info="match network calls + VJPs, not steps")
                 budget = gr.Number(method_cost("mmps", None, DEFAULT_STEPS).total, precision=0,
                                    label="Cost a sample (network calls + VJPs)")
+                tuned_knobs = gr.Checkbox(True, label="Tuned knobs",
+                                          info="at equal cost: each method's knobs tuned for its prior, the corruption "
+                                               "and the cost")
             gr.Markdown("Each method runs with the options set for it in the Restore tab (DPS's step size, "
-                        "when left empty, is the one tuned for the prior and the corruption).")
+                        "when left empty, is the one tuned for the prior and the corruption). With *Tuned knobs*, "
+                        "a race at equal cost gives each method the knobs (MMPS's k, DPS's zeta...) tuned on "
+                        "validation images at the recorded cost nearest the one set; each row says which.")
             with gr.Row():
                 compare_button = gr.Button("Compare", variant="primary")
                 compare_stop = gr.Button("Stop", variant="stop")
@@ -802,7 +807,7 @@ def build_demo() -> gr.Blocks:
             [live, status, *results], api_name="restore", concurrency_limit=2, show_progress="hidden")
         stop_button.click(stopped, None, status, cancels=[restore_event], api_name=False)
         compare_event = compare_button.click(
-            compare, [*corrupt_inputs[1:], *lanes, compare_samples, compare_steps, equal_cost, budget,
+            compare, [*corrupt_inputs[1:], *lanes, compare_samples, compare_steps, equal_cost, budget, tuned_knobs,
                       *option_inputs], [compare_clean, compare_seen, *lane_pictures, *lane_notes],
             api_name="compare", concurrency_limit=2, show_progress="hidden")
         compare_stop.click(stopped, None, compare_status, cancels=[compare_event], api_name=False)

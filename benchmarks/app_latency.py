@@ -40,8 +40,8 @@ import app  # noqa: E402
 from diffem.app.catalog import best_learned_prior, starting_point  # noqa: E402
 from diffem.app.compute import run_computed  # noqa: E402
 from diffem.app.controls import method_option_values, observation_controls  # noqa: E402
-from diffem.app.stream import FRAME_INTERVAL, Lane, race, sampler_frames  # noqa: E402
-from diffem.posterior import method_cost, steps_for_budget  # noqa: E402
+from diffem.app.stream import FRAME_INTERVAL, make_lane, race, sampler_frames  # noqa: E402
+from diffem.posterior import method_cost  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "app-latency.json"
 TARGETS = {"first_frame_s": 0.5, "restore_s": 3.0, "overhead": 0.10}
@@ -67,7 +67,7 @@ class Defaults:
     def compare_args(self) -> tuple[object, ...]:
         lanes = (self.lanes + [""] * app.LANES)[:app.LANES]
         return (*observation_controls(handle_file(str(self.image)), self.start.corruption, self.start.amount), *lanes,
-                COMPARE_SAMPLES, app.DEFAULT_STEPS, True, self.budget, *method_option_values())
+                COMPARE_SAMPLES, app.DEFAULT_STEPS, True, self.budget, True, *method_option_values())
 
     def observation(self, prior: str) -> object:
         controls = observation_controls(str(self.image), self.start.corruption, self.start.amount)
@@ -118,10 +118,9 @@ def bare_comparison(defaults: Defaults) -> dict[str, float]:
     lanes = []
     for choice in defaults.lanes:
         method, _, prior = choice.partition(" · ")
-        steps = steps_for_budget(method, None, defaults.budget)
-        frames = sampler_frames(app.REGISTRY.bundle(prior), defaults.observation(prior), method, app.DEFAULT_SAMPLER,
-                                steps, COMPARE_SAMPLES, 0, None, app.REGISTRY.entry(prior).tuned)
-        lanes.append(Lane(prior, method, steps, frames))
+        lanes.append(make_lane(app.REGISTRY.bundle(prior), prior, defaults.observation(prior), method,
+                               app.DEFAULT_SAMPLER, app.DEFAULT_STEPS, COMPARE_SAMPLES, 0, None,
+                               app.REGISTRY.entry(prior).tuned, defaults.budget, tuned_knobs=True))
     for _ in race(lanes, interval=float("inf")):
         pass
     return {"bare_compare_s": time.perf_counter() - begin}

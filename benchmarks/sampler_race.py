@@ -21,11 +21,14 @@ standard error (``diffem.metrics.paired_difference``; the same for MMPS minus DP
 ratio, the normalised residual ``||y - A x|| / (sigma_y sqrt(m))`` and seconds per image.
 Output: a table section ``sampler_race`` in BENCHMARKS.md, ``docs/sampler_race.png`` (PSNR of the
 mean against cost and its paired difference to MMPS with ± 1 s.e. bars, one column per corruption)
-and the raw rows in ``benchmarks/results/sampler-race.json``.
+and the raw rows in ``benchmarks/results/sampler-race.json``. ``--store-tuned`` keeps the rows' knobs in the
+prior's ``tuned.json`` by budget (:func:`diffem.tuning.write_tuned`): the app's Compare tab races each method
+with them at equal cost.
 
 Usage: python benchmarks/sampler_race.py [--count 8] [--samples 4] [--budgets 33 65 129] [--tune-count 8]
                                          [--versus benchmarks/results/sampler-race-untuned.json] [--no-write]
        python benchmarks/sampler_race.py --from-results benchmarks/results/sampler-race.json [--versus ...]
+                                         [--store-tuned]
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from diffem.guidance import POSTERIORS
 from diffem.metrics import PairedDifference, paired_difference, psnr
 from diffem.operators import parse_corruption
 from diffem.posterior import method_cost, steps_for_budget
-from diffem.tuning import METRICS, read_tuned, tune_method, validation_observations
+from diffem.tuning import METRICS, knob_text, read_tuned, tune_method, validation_observations, write_tuned
 
 PRIOR = ROOT / "checkpoints" / "em-mmps-fashion-mask75"
 CONDITIONAL = {"mask": ROOT / "checkpoints" / "diffem-fashion-mask75",
@@ -58,8 +61,6 @@ CONDITIONAL = {"mask": ROOT / "checkpoints" / "diffem-fashion-mask75",
                "blur": ROOT / "checkpoints" / "diffem-fashion-blur2"}
 CORRUPTIONS = {"mask": "mask:0.75", "box": "box:0.4", "blur": "blur:2"}
 SIGMA_Y = 0.01
-#: the knobs' names in the tables, as the papers write them
-KNOB_NAMES = {"iterations": "k", "data_variance": "v", "lam": "lambda", "ode_steps": "ODE steps"}
 FIGURE = ROOT / "docs" / "sampler_race.png"
 RESULTS = ROOT / "benchmarks" / "results" / "sampler-race.json"
 
@@ -171,8 +172,7 @@ def tuning_metric(results: dict[str, list[dict[str, Any]]]) -> str:
 
 def knob_words(row: dict[str, Any]) -> str:
     """``k = 2`` for MMPS's solver iterations, ``zeta = 10`` and so on: the knobs this row was tuned to."""
-    knobs = row.get("knobs") or {}
-    return ", ".join(f"{KNOB_NAMES.get(field, field)} = {value:.3g}" for field, value in knobs.items()) or "-"
+    return knob_text(row["method"], row.get("knobs") or {}) or "-"
 
 
 def tuning_words(rows: list[dict[str, Any]], tuned: dict[str, Any], name: str) -> str:
@@ -293,6 +293,9 @@ def parse_arguments() -> argparse.Namespace:
                         help="saved results of another race (e.g. --tune-count 0, the defaults) to compare with, "
                              "paired per method and budget; printed, and added to the section")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--store-tuned", action="store_true",
+                        help=f"keep the rows' tuned knobs (measured, or --from-results's) in {shown_path(PRIOR)}'s "
+                             "tuned.json, by budget: the knobs the app's Compare tab runs at equal cost")
     return parser.parse_args()
 
 
@@ -375,6 +378,23 @@ def versus_text(results: dict[str, list[dict[str, Any]]], path: Path) -> str:
             "and seeds), PSNR of the mean paired over the observations:\n\n" + versus_saved(results, saved_rows(path)))
 
 
+def store_tuned(results: dict[str, list[dict[str, Any]]], command: str, date: str) -> list[str]:
+    """Keep each row's tuned knobs in the race prior's ``tuned.json``, as the records tuned at its budget
+    (:func:`diffem.tuning.write_tuned`): what the app's Compare tab runs at equal cost. The conditional model and
+    the methods without knobs have nothing to keep. Returns what was stored."""
+    stored = []
+    for name, rows in results.items():
+        operator_name = parse_corruption(CORRUPTIONS[name], sigma_y=SIGMA_Y).name
+        for row in rows:
+            if not row.get("knobs") or POSTERIORS[row["method"]].needs == "conditional":
+                continue
+            record = {"options": row["knobs"], "validation_scores": row["validation_scores"],
+                      "metric": row["tune_metric"], "tuned_by": f"{command} ({date})"}
+            write_tuned(PRIOR, row["method"], operator_name, record, row["budget"])
+            stored.append(f"{row['method']} {operator_name} {row['budget']}: {knob_words(row)}")
+    return stored
+
+
 def measuring_arguments(argv: list[str]) -> list[str]:
     """The command line without ``--resume FILE``: resumed rows are those the same command measured (seeded)."""
     kept, skip = [], False
@@ -393,6 +413,8 @@ def main() -> None:
     if args.from_results:
         saved = json.loads(args.from_results.read_text())
         rows = saved_rows(args.from_results)
+        if args.store_tuned:
+            print("\n".join(store_tuned(rows, saved["command"], saved["date"])))
         if args.no_write:  # only print: e.g. a variant's results beside the shipped race (--versus)
             print(summary(rows, saved["tuned"]))
             if args.versus:
@@ -404,6 +426,8 @@ def main() -> None:
     results, tuned = measure(args)
     if args.json:
         save_results(args.json, results, tuned, command)
+    if args.store_tuned:
+        print("\n".join(store_tuned(results, command, datetime.date.today().isoformat())))
     print(summary(results, tuned))
     if args.versus:
         print("\n" + versus_text(results, args.versus))

@@ -47,7 +47,7 @@ def registered_summaries(subpackage: str, decorator: str) -> dict[str, str]:
 
 
 #: the parameters of :func:`diffem.options.option`, in order
-OPTION_PARAMETERS = ("default", "help", "low", "high", "choices", "unset", "tune")
+OPTION_PARAMETERS = ("default", "help", "low", "high", "choices", "unset", "tune", "symbol")
 
 
 @lru_cache(maxsize=None)

@@ -36,14 +36,15 @@ OPTION_TYPES = (bool, int, float, str)
 
 def option(default: Any, help: str, low: float | None = None, high: float | None = None,
            choices: Sequence[str] | None = None, unset: str | None = None,
-           tune: Sequence[float] | None = None) -> Any:
+           tune: Sequence[float] | None = None, symbol: str | None = None) -> Any:
     """A dataclass field with the metadata that CLI flags and app controls are generated from.
 
     ``unset`` says what a ``None`` default means (e.g. "the tuned value"); ``tune`` marks the field as
-    the method's knob to tune, with the grid to start from (:func:`tuning_grids`).
+    the method's knob to tune, with the grid to start from (:func:`tuning_grids`); ``symbol`` is its short
+    name where tables and notes show a tuned value (``k``, ``zeta``; :func:`knob_symbol`).
     """
     metadata = {"help": help, "low": low, "high": high, "choices": tuple(choices) if choices else None,
-                "unset": unset, "tune": tuple(tune) if tune else None}
+                "unset": unset, "tune": tuple(tune) if tune else None, "symbol": symbol}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -78,6 +79,12 @@ def tuning_grids(options_class: type) -> dict[str, tuple[float, ...]]:
     """``{field: starting grid}`` of the fields of ``options_class`` declared with ``tune``, in declaration order."""
     return {field.name: field.metadata["tune"] for field in dataclasses.fields(options_class)
             if field.metadata.get("tune")}
+
+
+def knob_symbol(options_class: type, name: str) -> str:
+    """The short name of the field ``name`` of ``options_class`` (its declared ``symbol``, else the name)."""
+    found = [f for f in dataclasses.fields(options_class) if f.name == name]
+    return (found[0].metadata.get("symbol") if found else None) or name
 
 
 @dataclasses.dataclass(frozen=True)

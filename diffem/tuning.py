@@ -8,10 +8,14 @@ which the evaluation and the sampler race use), corrupted with a fixed seed.
 The result is stored with the prior, in ``tuned.json`` next to the bundle's ``diffem.json``::
 
     {"dps": {"mask": {"options": {"zeta": 3.0}, "psnr": 18.1, "grid": {"0.3": 15.2, ...},
-                      "validation": {...how it was measured...}}}}
+                      "validation": {...how it was measured...},
+                      "budgets": {"129": {"options": {"zeta": 10.0}, "psnr": 19.0, "grids": {...}}, ...}}}}
 
 :func:`read_tuned` reads it back (the registry's ``PriorEntry.tuned``), and
-:func:`diffem.posterior.make_posterior` fills options left ``None`` from it.
+:func:`diffem.posterior.make_posterior` fills options left ``None`` from the record tuned at a step count.
+The records under ``budgets`` were tuned at a cost of network calls + VJPs a sample: an equal-cost race (the
+app's Compare tab) runs each method with the knobs tuned at the budget nearest its own
+(:func:`knobs_at_budget`, nearest on a log scale), whatever a knob's default.
 
 A method declares the knobs to tune in its options, ``option(..., tune=grid)`` (DPS's ``zeta``, MMPS's
 ``k``, PiGDM's ``v``, DiffPIR's ``lambda``, DAPS's ODE steps); :func:`tune_method` tunes them all.
@@ -20,7 +24,7 @@ fit it, so a knob that costs calls is weighed against the steps it takes away: t
 (``benchmarks/sampler_race.py``) tunes every method this way at each of its budgets.
 
 Usage: ``python -m diffem.tuning --prior checkpoints/NAME --corruption mask:0.75 [--count 32]
-[--method mmps] [--budget 65]``.
+[--method mmps dps] [--budget 33 65 129]``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +48,8 @@ from .data.sources import load_clean_data
 from .evaluation import draw_posterior_samples, evaluate_posterior
 from .metrics import crps
 from .operators import parse_corruption
-from .options import field_type, tuning_grids
-from .posterior import method_class, method_cost, steps_for_budget
+from .options import field_type, knob_symbol, tuning_grids
+from .posterior import method_class, method_cost, posterior_options, steps_for_budget
 
 TUNED_FILE = "tuned.json"
 #: what a tuner can maximise (:func:`validation_score`)
@@ -52,6 +57,8 @@ METRICS = {"psnr": "mean PSNR of one posterior sample per observation",
            "crps": "minus the fair CRPS of two posterior samples per observation (pixels in [0, 1])"}
 #: posterior samples per validation observation for the CRPS
 CRPS_SAMPLES = 2
+#: values tried past a grid's edge at most (the sampler race's ``--tune-extend``): MMPS's k kept rising to 11
+EXTEND = 8
 #: the validation observations' seed (different from every observation set's default of 0)
 VALIDATION_SEED = 1009
 
@@ -70,13 +77,61 @@ def read_tuned(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return tuned
 
 
-def write_tuned(folder: str | os.PathLike[str], method: str, operator_name: str, record: dict[str, Any]) -> Path:
-    """Store ``record`` for ``method`` and ``operator_name`` in the bundle folder, keeping the rest."""
+def write_tuned(folder: str | os.PathLike[str], method: str, operator_name: str, record: dict[str, Any],
+                budget: int | None = None) -> Path:
+    """Store ``record`` for ``method`` and ``operator_name`` in the bundle folder, keeping the rest: as the record
+    tuned at a step count, or with ``budget`` as the one tuned at that cost a sample (under ``budgets``)."""
     tuned = read_tuned(folder)
-    tuned.setdefault(method, {})[operator_name] = record
+    kept = tuned.setdefault(method, {}).get(operator_name) or {}
+    if budget is None:
+        tuned[method][operator_name] = {**record, **({"budgets": kept["budgets"]} if "budgets" in kept else {})}
+    else:
+        tuned[method][operator_name] = {**kept, "budgets": {**kept.get("budgets", {}), str(budget): record}}
     path = Path(folder) / TUNED_FILE
     atomic_write_json(path, tuned)
     return path
+
+
+def budget_records(tuned: dict[str, Any] | None, method: str, operator_name: str | None) -> dict[int, dict[str, Any]]:
+    """``method``'s knobs tuned for the operator at each recorded budget (a key that is not a whole number, or a
+    record without options, is passed over)."""
+    records = (((tuned or {}).get(method) or {}).get(operator_name or "") or {}).get("budgets") or {}
+    return {int(key): dict(record["options"]) for key, record in records.items()
+            if str(key).isdigit() and int(key) > 0 and isinstance(record, dict) and record.get("options")}
+
+
+def knobs_at_budget(tuned: dict[str, Any] | None, method: str, operator_name: str | None,
+                    budget: int) -> tuple[dict[str, Any], int] | None:
+    """The knobs tuned for ``method`` and the operator at the recorded budget nearest ``budget`` (on a log scale;
+    the smaller on a tie), and that budget; None when none was recorded."""
+    records = budget_records(tuned, method, operator_name)
+    if not records:
+        return None
+    nearest = min(records, key=lambda recorded: (abs(math.log(recorded / budget)), recorded))
+    return records[nearest], nearest
+
+
+def options_at_budget(method: str, options: Any, tuned: dict[str, Any] | None, operator_name: str | None,
+                      budget: int) -> tuple[Any, int | None]:
+    """``method``'s options (:func:`~diffem.posterior.posterior_options`) with its knobs set to those tuned at the
+    recorded budget nearest ``budget``, and that budget; the options as given, and None, when none was tuned."""
+    chosen = posterior_options(method, options, tuned, operator_name)
+    found = knobs_at_budget(tuned, method, operator_name, budget)
+    if found is None:
+        return chosen, None
+    knobs, recorded = found
+    names = {f.name for f in dataclasses.fields(chosen)}
+    return posterior_options(method, dataclasses.replace(chosen, **{k: v for k, v in knobs.items() if k in names})), \
+        recorded
+
+
+def knob_text(method: str, options: Any) -> str:
+    """``k = 4`` for MMPS, ``zeta = 10`` for DPS...: the values of the knobs ``method`` declares, from a mapping or
+    its options; ``""`` for a method without knobs."""
+    options_class = method_class(method).Options
+    values = options if isinstance(options, Mapping) else dataclasses.asdict(posterior_options(method, options))
+    return ", ".join(f"{knob_symbol(options_class, name)} = {values[name]:.3g}" for name in tuning_grids(options_class)
+                     if values.get(name) is not None)
 
 
 def validation_observations(corruption: str, count: int, sigma_y: float = 0.01, data: str = "fashion-mnist",
@@ -196,20 +251,25 @@ def tune_method(bundle: PriorBundle, validation: ObservationSet, method: str, bu
     return {"options": chosen, "psnr": psnr_best, "grids": grids}
 
 
-def tune(prior: str, corruption: str, method: str = "dps", field: str | None = "zeta",
+def tune(prior: str, corruption: str, method: str = "dps", field: str | None = None,
          grid: Sequence[float] | None = None, count: int = 32, steps: int = 64, sampler: str = "ddpm",
          sigma_y: float = 0.01, data: str = "fashion-mnist", device: str | None = None,
-         write: bool = True, budget: int | None = None, metric: str = "psnr") -> dict[str, Any]:
+         write: bool = True, budget: int | None = None, metric: str = "psnr", extend: int = EXTEND) -> dict[str, Any]:
     """Tune ``field`` of ``method`` (every declared knob when ``field`` is None) for the bundle folder ``prior``,
-    at ``steps`` or at a ``budget`` of network calls + VJPs, and store it there (``tuned.json``)."""
+    at ``steps`` or at a ``budget`` of network calls + VJPs, and store it there (``tuned.json``; a budget's record
+    beside the others tuned at a budget, :func:`write_tuned`)."""
+    if field is None and not tuning_grids(method_class(method).Options):
+        raise ValueError(f"{method} declares no knob to tune (no option of it has tune=...)")
     bundle = PriorBundle.from_pretrained(prior, device=device)
     validation = validation_observations(corruption, count, sigma_y, data)
     if field is None:
-        record = tune_method(bundle, validation, method, budget, steps, sampler, metric=metric)
+        record = tune_method(bundle, validation, method, budget, steps, sampler, batch_size=count, extend=extend,
+                             metric=metric)
     else:
-        record = grid_search(bundle, validation, method, field, grid, steps, sampler, budget=budget, metric=metric)
+        record = grid_search(bundle, validation, method, field, grid, steps, sampler, batch_size=count,
+                             extend=extend, budget=budget, metric=metric)
     if write:
-        write_tuned(prior, method, validation.operator.name, record)
+        write_tuned(prior, method, validation.operator.name, record, budget)
     return record
 
 
@@ -217,14 +277,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m diffem.tuning", description=__doc__.splitlines()[0])
     parser.add_argument("--prior", required=True, help="a bundle folder (tuned.json is written there)")
     parser.add_argument("--corruption", required=True, help="e.g. mask:0.75, box:0.4, blur:2")
-    parser.add_argument("--method", default="dps")
+    parser.add_argument("--method", nargs="+", default=["dps"], help="one or more posterior methods (default: dps)")
     parser.add_argument("--field", default=None,
                         help="the option to tune (default: every option the method declares with tune=...)")
     parser.add_argument("--grid", type=float, nargs="+", help="values to try (default: the option's declared grid)")
     parser.add_argument("--count", type=int, default=32, help="validation observations (train split's last N)")
     parser.add_argument("--steps", type=int, default=64)
-    parser.add_argument("--budget", type=int, help="network calls + VJPs per sample: each value runs the steps that fit "
-                                                   "(instead of --steps)")
+    parser.add_argument("--budget", type=int, nargs="+",
+                        help="network calls + VJPs per sample, one or more: at each, every value runs the steps that "
+                             "fit (instead of --steps), and the record is kept as that budget's")
+    parser.add_argument("--extend", type=int, default=EXTEND,
+                        help="at most this many values past a grid's edge while the score still rises")
     parser.add_argument("--sampler", default="ddpm")
     parser.add_argument("--metric", default="psnr", choices=list(METRICS),
                         help="; ".join(f"{name}: {words}" for name, words in METRICS.items()))
@@ -234,13 +297,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.grid and not args.field:
         parser.error("--grid needs --field")
+    if any(budget < 1 for budget in args.budget or ()):
+        parser.error("--budget must be at least 1 network call a sample")
     torch.set_num_threads(args.threads)
+    records: dict[str, Any] = {}
     try:
-        record = tune(args.prior, args.corruption, args.method, args.field, args.grid, args.count, args.steps,
-                      args.sampler, args.sigma_y, write=not args.no_write, budget=args.budget, metric=args.metric)
+        for method in args.method:
+            for budget in args.budget or [None]:
+                record = tune(args.prior, args.corruption, method, args.field, args.grid, args.count, args.steps,
+                              args.sampler, args.sigma_y, write=not args.no_write, budget=budget,
+                              metric=args.metric, extend=args.extend)
+                records.setdefault(method, {})["steps" if budget is None else str(budget)] = record
+                print(f"{method} at {budget or args.steps} {'units' if budget else 'steps'}: {record['options']}",
+                      file=sys.stderr, flush=True)
     except (ValueError, OSError) as error:  # a bad name, option, corruption or folder: one line, exit code 2
         parser.error(str(error).splitlines()[0])
-    print(json.dumps(record, indent=2))
+    print(json.dumps(records, indent=2))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from diffem import EDMDenoiser, GaussianDenoiser, PriorBundle, VESchedule
 from diffem.backbones import make_unet
 from diffem.em.processes import free_local_port
 from diffem.jobs import JobRequest
+from diffem.posterior import method_cost, steps_for_budget
+from diffem.tuning import write_tuned
 from diffem.app.controls import chosen_training_options, data_option_values, method_option_values, \
     observation_controls, sampler_option_values, training_option_values
 
@@ -31,6 +33,7 @@ def make_checkpoints(folder: Path) -> None:
     PriorBundle(gaussian, VESchedule(), (1, SIZE, SIZE), info={"method": "em-mmps", "lap": 0}).save_pretrained(folder / "gauss")
     unet = EDMDenoiser(make_unet(1, SIZE, 0, "tiny"))
     PriorBundle(unet, VESchedule(), (1, SIZE, SIZE), info={"method": "em-mmps", "lap": 1}).save_pretrained(folder / "unet")
+    write_tuned(folder / "unet", "mmps", "mask", {"options": {"iterations": 2}}, budget=13)  # what an equal-cost race uses
     conditional = EDMDenoiser(make_unet(1, SIZE, 2, "tiny"), condition_channels=2)
     PriorBundle(conditional, VESchedule(), (1, SIZE, SIZE), info={"method": "diffem", "lap": 1},
                 operators=["mask", "mask-family"]).save_pretrained(folder / "cond")
@@ -106,7 +109,7 @@ def test_conditional_sampling_and_compare(client: Client, picture: str) -> None:
                                  api_name="/restore"))
     assert "done" in outputs[-1][1]
     lanes = ("mmps · gauss", "conditional · cond", "dps · unet", "")
-    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 3, 6, False, 13, *method_option_values(),
+    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 3, 6, False, 13, True, *method_option_values(),
                                 api_name="/compare"))
     clean, seen, *rest = frames[-1]
     pictures, notes = rest[:4], rest[4:]
@@ -118,7 +121,7 @@ def test_conditional_sampling_and_compare(client: Client, picture: str) -> None:
 
 def test_compare_skips_a_model_that_does_not_serve_the_corruption(client: Client, picture: str) -> None:
     frames = list(client.submit(*controls(handle_file(picture), "blur", 1.5), "mmps · gauss",
-                                "conditional · cond", "", "", 2, 3, False, 7, *method_option_values(),
+                                "conditional · cond", "", "", 2, 3, False, 7, True, *method_option_values(),
                                 api_name="/compare"))
     notes = frames[-1][6:]
     assert "PSNR" in notes[0] and "skipped" in notes[1] and "random pixels missing" in notes[1]
@@ -299,12 +302,19 @@ def test_a_drawn_mask_and_an_uploaded_observation(client: Client, picture: str, 
 
 def test_an_equal_cost_race_gives_cheaper_methods_more_steps_and_says_what_each_cost(client: Client,
                                                                                       picture: str) -> None:
-    lanes = ("mmps · gauss", "conditional · cond", "", "")
-    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 2, 64, True, 13, *method_option_values(),
+    """At equal cost with tuned knobs, a prior with MMPS's k tuned at that cost runs it (fewer steps); one without
+    keeps the Restore tab's k = 1 and says so."""
+    lanes = ("mmps · gauss", "conditional · cond", "mmps · unet", "")
+    frames = list(client.submit(*controls(handle_file(picture)), *lanes, 2, 64, True, 13, True, *method_option_values(),
                                 api_name="/compare"))
     notes = frames[-1][6:]
-    assert "5 steps, 6 network calls + 6 VJPs a sample" in notes[0]  # MMPS k = 1: a call and a VJP a step, final too
+    assert "5 steps, k = 1 (the Restore tab's: none tuned at a cost for this prior and corruption), " \
+           "6 network calls + 6 VJPs a sample" in notes[0]  # MMPS k = 1: a call and a VJP a step, final too
     assert "12 steps, 13 network calls + 0 VJPs a sample" in notes[1]
+    steps = steps_for_budget("mmps", {"iterations": 2}, 13)
+    cost = method_cost("mmps", {"iterations": 2}, steps)
+    assert f"{steps} steps, k = 2 (tuned at 13 calls + VJPs), {cost.network} network calls + {cost.vjps} VJPs" \
+           in notes[2], notes[2]
     assert "50 % / 90 % interval coverage" in notes[0]
 
 

@@ -342,6 +342,33 @@ def test_a_race_at_equal_cost_gives_each_lane_the_steps_its_budget_buys_and_show
     assert skipped_note("conditional", "blurry", ["blur"]).endswith(f"skipped, it restores only {operator_title('blur')}")
 
 
+def test_a_race_with_tuned_knobs_gives_each_lane_the_knobs_tuned_nearest_its_budget_and_says_so(tmp_path: Path) -> None:
+    """MMPS's k tuned at 33 calls + VJPs replaces the Restore tab's k = 1 in a race at 41, and buys fewer steps; a
+    corruption with nothing tuned keeps the Restore tab's k and says so; a race at equal steps names its knobs."""
+    from diffem.posterior import method_cost, steps_for_budget
+
+    bundle = PriorBundle.from_pretrained(gaussian_bundle(tmp_path / "gauss", {}), device="cpu")
+    tuned = {"mmps": {"mask": {"budgets": {"33": {"options": {"iterations": 3}}, "257": {"options": {"iterations": 8}}}}}}
+    picture = 0.25 + 0.5 * torch.rand(1, SIZE, SIZE)
+    masked = observe_picture(bundle, picture, corruption_operator("mask", 0.5, 0.01), seed=0)
+    lane = make_lane(bundle, "gauss", masked, "mmps", "ddpm", 64, 2, seed=0, options={"iterations": 1}, tuned=tuned,
+                     budget=41, tuned_knobs=True)
+    assert lane.options.iterations == 3 and lane.steps == steps_for_budget("mmps", {"iterations": 3}, 41)
+    assert lane.steps < steps_for_budget("mmps", {"iterations": 1}, 41)
+    assert method_cost("mmps", lane.options, lane.steps).total <= 41
+    for _ in race([lane]):
+        pass
+    note = lane_view(lane, bundle, masked)[1]
+    assert f"{lane.steps} steps, k = 3 (tuned at 33 calls + VJPs)" in note, note
+    blurred = observe_picture(bundle, picture, corruption_operator("blur", 1.0, 0.01), seed=0)
+    untuned = make_lane(bundle, "gauss", blurred, "mmps", "ddpm", 64, 2, seed=0, options={"iterations": 2},
+                        tuned=tuned, budget=41, tuned_knobs=True)
+    assert untuned.options.iterations == 2 and "the Restore tab's: none tuned" in untuned.knobs
+    assert make_lane(bundle, "gauss", masked, "mmps", "ddpm", 4, 2, seed=0, tuned=tuned).knobs == "k = 1"
+    assert make_lane(bundle, "gauss", masked, "ddnm", "ddpm", 4, 2, seed=0, tuned=tuned, budget=41,
+                     tuned_knobs=True).knobs == ""
+
+
 def test_choosing_a_data_source_shows_its_options_and_a_corruption_that_suits_its_data() -> None:
     """The Train tab's Data menu: the chosen source's option group alone is shown, and picking a source puts in the
     corruption field one that acts on its domain (the toy manifold's vectors need a projection, not a pixel mask)."""

@@ -154,3 +154,61 @@ def test_knobs_can_be_tuned_for_the_crps(tmp_path: Path, generator: torch.Genera
     assert all(-1.0 < score < 0.0 for score in record["grid"].values())
     with pytest.raises(ValueError, match="unknown tuning metric"):
         grid_search(bundle, validation, "mmps", "iterations", grid=(1,), budget=13, metric="ssim")
+
+
+def test_knobs_tuned_at_a_budget_are_kept_beside_the_step_record_and_the_nearest_budget_is_used(tmp_path: Path) -> None:
+    from diffem.tuning import knob_text, knobs_at_budget, options_at_budget
+
+    write_tuned(tmp_path, "mmps", "mask", {"options": {"iterations": 4}}, budget=33)
+    write_tuned(tmp_path, "mmps", "mask", {"options": {"iterations": 9}}, budget=129)
+    write_tuned(tmp_path, "dps", "mask", {"options": {"zeta": 3.0}})  # at a step count
+    write_tuned(tmp_path, "dps", "mask", {"options": {"zeta": 30.0}}, budget=65)
+    write_tuned(tmp_path, "dps", "mask", {"options": {"zeta": 10.0}})  # re-tuned at steps: the budgets stay
+    tuned = read_tuned(tmp_path)
+    assert tuned["dps"]["mask"]["options"] == {"zeta": 10.0} and set(tuned["dps"]["mask"]["budgets"]) == {"65"}
+    assert set(tuned["mmps"]["mask"]["budgets"]) == {"33", "129"} and "options" not in tuned["mmps"]["mask"]
+    assert knobs_at_budget(tuned, "mmps", "mask", 40) == ({"iterations": 4}, 33)
+    assert knobs_at_budget(tuned, "mmps", "mask", 65) == ({"iterations": 4}, 33)  # log(65/33) < log(129/65)
+    assert knobs_at_budget(tuned, "mmps", "mask", 1000) == ({"iterations": 9}, 129)
+    assert knobs_at_budget(tuned, "mmps", "box", 65) is None and knobs_at_budget(tuned, "pigdm", "mask", 65) is None
+    assert knobs_at_budget({"mmps": {"mask": {"budgets": {"many": {"options": {"iterations": 2}}}}}},
+                           "mmps", "mask", 65) is None  # a key that is no budget is passed over
+
+    options, at = options_at_budget("mmps", {"iterations": 1, "solver": "cg"}, tuned, "mask", 129)
+    assert (options.iterations, options.solver, at) == (9, "cg", 129)  # the knob replaced, the other option kept
+    options, at = options_at_budget("mmps", {"iterations": 2}, tuned, "blur", 129)
+    assert (options.iterations, at) == (2, None)
+    assert options_at_budget("dps", None, tuned, "mask", 70)[0].zeta == 30.0
+    assert knob_text("mmps", {"iterations": 4}) == "k = 4" and knob_text("dps", options_at_budget(
+        "dps", None, tuned, "mask", 70)[0]) == "zeta = 30"
+    assert knob_text("ddnm", None) == "" and knob_text("daps", {"ode_steps": 2}) == "ODE steps = 2"
+
+
+def test_the_command_line_tunes_several_methods_at_several_budgets_into_the_bundle(tmp_path: Path, monkeypatch,
+                                                                                  capsys) -> None:
+    import pytest
+
+    import diffem.tuning as tuning
+
+    bundle = PriorBundle(GaussianDenoiser(torch.zeros(SHAPE), cov=torch.eye(144)), VESchedule(1e-3, 10.0), SHAPE)
+    folder = bundle.save_pretrained(tmp_path / "prior")
+    write_tuned(folder, "dps", "mask", {"options": {"zeta": 3.0}})
+    validation = make_observation_set(torch.zeros(2, *SHAPE), RandomMask(sigma_y=0.01, ratio=0.5), seed=5,
+                                      keep_clean=True)
+    monkeypatch.setattr(tuning, "validation_observations", lambda *args, **kwargs: validation)
+
+    def fake(bundle, validation, method, count, samples, steps, sampler, seed, batch_size, options):
+        knob = options.get("iterations") or options.get("zeta")
+        return {"psnr_single": -abs(math.log(knob / 2.0)) + steps / 1000}
+
+    monkeypatch.setattr(tuning, "evaluate_posterior", fake)
+    tuning.main(["--prior", str(folder), "--corruption", "mask:0.5", "--method", "mmps", "dps", "--budget", "9", "33"])
+    printed = json.loads(capsys.readouterr().out)
+    tuned = read_tuned(folder)
+    assert set(printed) == {"mmps", "dps"} and set(printed["mmps"]) == {"9", "33"}
+    assert set(tuned["mmps"]["mask"]["budgets"]) == set(tuned["dps"]["mask"]["budgets"]) == {"9", "33"}
+    assert tuned["mmps"]["mask"]["budgets"]["33"]["options"] == {"iterations": 2}
+    assert tuned["dps"]["mask"]["options"] == {"zeta": 3.0}  # the record tuned at a step count is kept
+    with pytest.raises(SystemExit) as exit_info:
+        tuning.main(["--prior", str(folder), "--corruption", "mask:0.5", "--method", "ddnm", "--budget", "9"])
+    assert exit_info.value.code == 2 and "ddnm declares no knob to tune" in capsys.readouterr().err

@@ -66,11 +66,12 @@ class RacePlan:
 
 def plan_race(registry: PriorRegistry, choices: Sequence[str], corruption: str,
               observation_of: Callable[[str], Observation], sampler: str, steps: int, samples: int, seed: int,
-              options_of: Callable[[str], Any], budget: int | None = None) -> RacePlan:
+              options_of: Callable[[str], Any], budget: int | None = None, tuned_knobs: bool = False) -> RacePlan:
     """The lanes of ``choices`` (one a slot, ``""`` for an empty one) on the observation ``observation_of(prior)``
     builds, ``samples`` samples each, at ``steps`` steps or, with a ``budget``, at the steps it buys;
-    ``options_of(method)`` gives a method's options. A lane whose model does not restore ``corruption`` is
-    skipped with its line; no lane left at all is an :class:`InputError`."""
+    ``options_of(method)`` gives a method's options, whose knobs ``tuned_knobs`` replaces at a budget by those tuned
+    for the lane's prior and corruption (:func:`~diffem.app.stream.make_lane`). A lane whose model does not restore
+    ``corruption`` is skipped with its line; no lane left at all is an :class:`InputError`."""
     plan = RacePlan(notes=[""] * len(choices))
     offered = lane_choices(registry)
     for slot, choice in enumerate(choices):
@@ -83,7 +84,8 @@ def plan_race(registry: PriorRegistry, choices: Sequence[str], corruption: str,
             continue
         plan.observations[slot] = observation_of(prior)
         plan.lanes[slot] = make_lane(registry.bundle(prior), prior, plan.observations[slot], method, sampler, steps,
-                                     samples, seed, options_of(method), entry.tuned, budget)
+                                     samples, seed, options_of(method), entry.tuned, budget,
+                                     tuned_knobs)
     if not plan.lanes:
         raise InputError("Choose at least one method that restores this corruption")
     return plan

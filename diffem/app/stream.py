@@ -24,8 +24,9 @@ from torch import Tensor
 from ..bundle import PriorBundle
 import numpy as np
 
-from ..posterior import method_cost, steps_for_budget
+from ..posterior import method_cost, posterior_options, steps_for_budget
 from ..restore import iterate_restoration
+from ..tuning import knob_text, options_at_budget
 from .catalog import operator_title
 from .compute import computed_steps
 from .observation import Observation
@@ -89,18 +90,37 @@ class Lane:
     steps: int
     frames: Iterator[Frame]
     options: Any = None
+    knobs: str = ""
     latest: Frame | None = None
     done: bool = False
 
 
 def make_lane(bundle: PriorBundle, prior: str, observation: Observation, method: str, sampler: str, steps: int,
               samples: int, seed: int, options: Any = None, tuned: Mapping[str, Any] | None = None,
-              budget: int | None = None) -> Lane:
+              budget: int | None = None, tuned_knobs: bool = False) -> Lane:
     """One lane of a race: ``samples`` posterior samples of ``observation`` by ``method``, at ``steps`` steps or,
-    with a ``budget`` (network calls + VJPs a sample), at the most steps whose cost stays within it."""
+    with a ``budget`` (network calls + VJPs a sample), at the most steps whose cost stays within it. With a budget
+    and ``tuned_knobs``, the method's knobs (MMPS's k, DPS's zeta...) are those tuned for this prior and corruption
+    at the recorded budget nearest it (:func:`diffem.tuning.options_at_budget`), where any were recorded."""
+    tuned_at = None
+    if budget is not None and tuned_knobs:
+        options, tuned_at = options_at_budget(method, options, dict(tuned or {}), observation.operator.name, budget)
     lane_steps = steps if budget is None else steps_for_budget(method, options, budget)
     frames = sampler_frames(bundle, observation, method, sampler, lane_steps, samples, seed, options, tuned)
-    return Lane(prior, method, lane_steps, frames, options)
+    knobs = knob_words(method, posterior_options(method, options, tuned, observation.operator.name), tuned_at,
+                       budget is not None and tuned_knobs)
+    return Lane(prior, method, lane_steps, frames, options, knobs)
+
+
+def knob_words(method: str, options: Any, tuned_at: int | None, asked: bool) -> str:
+    """A lane's knobs (``k = 4``) and where they come from: tuned at a budget, or the Restore tab's when tuned knobs
+    were asked for and this prior and corruption have none; ``""`` for a method without knobs."""
+    text = knob_text(method, options)
+    if not text or not (asked or tuned_at is not None):
+        return text
+    if tuned_at is not None:
+        return f"{text} (tuned at {tuned_at} calls + VJPs)"
+    return f"{text} (the Restore tab's: none tuned at a cost for this prior and corruption)"
 
 
 def race(lanes: Sequence[Lane], interval: float = FRAME_INTERVAL) -> Iterator[list[Lane]]:
@@ -134,8 +154,8 @@ def lane_note(lane: Lane, summary: RestorationSummary | None) -> str:
         return f"{head}: {lane.latest.status()}"
     figures = summary.figures
     cost = method_cost(lane.method, lane.options, lane.steps)
-    parts = [f"{lane.steps} steps, {cost.network} network calls + {cost.vjps} VJPs a sample, "
-             f"{figures['seconds']:.2f} s"]
+    parts = [f"{lane.steps} steps" + (f", {lane.knobs}" if lane.knobs else "") +
+             f", {cost.network} network calls + {cost.vjps} VJPs a sample, {figures['seconds']:.2f} s"]
     if "psnr_mean" in figures:
         parts.append(f"PSNR of the mean {number(figures['psnr_mean'])} dB, SSIM {number(figures['ssim_mean'], 3)}")
     if "coverage_90" in figures:

@@ -52,7 +52,7 @@ class DAPSDenoiser(PosteriorDenoiser):
     @dataclass(frozen=True)
     class Options:
         ode_steps: int = option(1, "probability-flow ODE steps (network calls) for x0_hat at each noise level",
-                                low=1, high=64, tune=(1, 2, 4))
+                                low=1, high=64, tune=(1, 2, 4), symbol="ODE steps")
         langevin_steps: int = option(50, "Langevin steps on x0 at each noise level (network-free)", low=0, high=10_000)
         step_fraction: float = option(0.5, "Langevin step size as a fraction of 1/L (L the gradient's Lipschitz constant)",
                                       low=1e-4, high=1.0)

@@ -48,7 +48,7 @@ class DiffPIRDenoiser(PosteriorDenoiser):
     @dataclass(frozen=True)
     class Options:
         lam: float = option(7.0, "lambda in rho_t = lambda sigma_y^2 / sigma_t^2 (smaller trusts y more)",
-                            low=1e-4, high=1e4, tune=(1.0, 3.0, 7.0, 20.0))
+                            low=1e-4, high=1e4, tune=(1.0, 3.0, 7.0, 20.0), symbol="lambda")
         noise_mix: float | None = option(None, "zeta: share of fresh noise in each step", low=0.0, high=1.0,
                                          unset="the sampler's own step")
         solve_iterations: int = option(8, "network-free CG iterations of the proximal solve", low=1, high=256)

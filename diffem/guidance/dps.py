@@ -47,7 +47,7 @@ class DPSDenoiser(PosteriorDenoiser):
 
     @dataclass(frozen=True)
     class Options:
-        zeta: float | None = option(None, "step size zeta", low=1e-4, high=1e3, tune=ZETA_GRID,
+        zeta: float | None = option(None, "step size zeta", low=1e-4, high=1e3, tune=ZETA_GRID, symbol="zeta",
                                     unset=f"the value tuned for this prior and operator, else {DEFAULT_ZETA}")
 
     def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor, zeta: float | None = DEFAULT_ZETA,

@@ -42,7 +42,8 @@ class MMPSDenoiser(PosteriorDenoiser):
     @dataclass(frozen=True)
     class Options:
         solver: str = option("gmres", "Krylov solver of the moment-matching system", choices=("cg", "gmres"))  # SOLVERS' keys, as a literal for --help
-        iterations: int = option(1, "solver iterations k (each one VJP)", low=1, high=64, tune=(1, 2, 3, 4))
+        iterations: int = option(1, "solver iterations k (each one VJP)", low=1, high=64, tune=(1, 2, 3, 4),
+                                 symbol="k")
         reuse_products: bool = option(True, "reuse the solver's VJPs (k VJPs); false spends k + 1, as the official codes")
 
     def __init__(self, denoiser: Denoiser, operator: LinearOperator, y: Tensor,

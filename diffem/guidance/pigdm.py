@@ -40,7 +40,7 @@ class PiGDMDenoiser(PosteriorDenoiser):
     @dataclass(frozen=True)
     class Options:
         data_variance: float = option(1.0, "prior variance v in r_t^2 = sigma_t^2 v / (sigma_t^2 + v)", low=1e-6, high=1e3,
-                                      tune=(0.1, 0.3, 1.0, 3.0))
+                                      tune=(0.1, 0.3, 1.0, 3.0), symbol="v")
         solve_iterations: int = option(8, "network-free CG iterations for (r_t^2 A A^T + sigma_y^2) u = y - A d",
                                        low=1, high=256)
 
