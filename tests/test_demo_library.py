@@ -188,6 +188,12 @@ def test_a_prior_says_which_options_were_tuned_for_it(tmp_path: Path) -> None:
     write_tuned(folder, "dps", "mask", {"options": {"zeta": 10.0}, "psnr": 17.6})
     words = describe(PriorRegistry(tmp_path).entry("gauss"))
     assert "Tuned on validation observations: dps zeta 10 for mask." in words and "with mmps, dps" in words
+    assert "tuned at a cost" not in words
+    write_tuned(folder, "mmps", "mask", {"options": {"iterations": 4}}, budget=33)
+    write_tuned(folder, "mmps", "box", {"options": {"iterations": 6}}, budget=129)
+    words = describe(PriorRegistry(tmp_path).entry("gauss"))
+    assert "Tuned on validation observations: dps zeta 10 for mask." in words  # MMPS has no record at steps
+    assert "Knobs tuned at a cost, which Compare uses at equal cost: mmps for box, mask at 33, 129 network calls" in words
 
 
 def test_an_observed_picture_and_its_mask_are_read_as_an_import_reads_them(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from ..discovery import registered_constants
 from ..operators import OPERATORS
 from ..registry import PriorEntry
+from ..tuning import budget_records
 
 #: how each clean data source is named to a visitor: its class's ``title``, read from the source (no import)
 DATASETS = {name: title for name, title in registered_constants("data/sources", "register_source", "title").items()
@@ -154,6 +155,20 @@ def tuned_words(entry: PriorEntry) -> str | None:
     return "; ".join(parts) if parts else None
 
 
+def budget_words(entry: PriorEntry) -> str | None:
+    """Which methods and corruptions have knobs tuned at a cost (the Compare tab's equal-cost race), and at which."""
+    found = {(method, operator): sorted(budget_records(entry.tuned, method, operator))
+             for method, operators in sorted(entry.tuned.items()) if isinstance(operators, dict)
+             for operator in sorted(operators)}
+    methods = sorted({method for (method, _), budgets in found.items() if budgets})
+    if not methods:
+        return None
+    operators = sorted({operator for (_, operator), budgets in found.items() if budgets})
+    budgets = sorted({budget for recorded in found.values() for budget in recorded})
+    return (f"{', '.join(methods)} for {', '.join(operators)} at {', '.join(map(str, budgets))} "
+            "network calls + VJPs a sample")
+
+
 def describe(entry: PriorEntry) -> str:
     """A markdown paragraph: learned from, how good, restores, and its tuned options."""
     lines = [f"**{entry.name}**: learned from {learned_from(entry)}."]
@@ -164,6 +179,9 @@ def describe(entry: PriorEntry) -> str:
     tuned = tuned_words(entry)
     if tuned:
         lines.append(f"Tuned on validation observations: {tuned}.")
+    at_cost = budget_words(entry)
+    if at_cost:
+        lines.append(f"Knobs tuned at a cost, which Compare uses at equal cost: {at_cost}.")
     return " ".join(lines)
 
 
