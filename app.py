@@ -703,9 +703,7 @@ def build_demo() -> gr.Blocks:
                 equal_cost = gr.Checkbox(True, label="Equal cost", info="match network calls + VJPs, not steps")
                 budget = gr.Number(method_cost("mmps", None, DEFAULT_STEPS).total, precision=0,
                                    label="Cost a sample (network calls + VJPs)")
-                tuned_knobs = gr.Checkbox(True, label="Tuned knobs",
-                                          info="at equal cost: each method's knobs tuned for its prior, the corruption "
-                                               "and the cost")
+                tuned_knobs = gr.Checkbox(True, label="Tuned knobs", info="at equal cost: tuned for this cost")
             gr.Markdown("Each method runs with the options set for it in the Restore tab (DPS's step size, "
                         "when left empty, is the one tuned for the prior and the corruption). With *Tuned knobs*, "
                         "a race at equal cost gives each method the knobs (MMPS's k, DPS's zeta...) tuned on "
