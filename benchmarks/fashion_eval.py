@@ -104,8 +104,8 @@ def main() -> None:
     def tuned_dps(path: str, observations: str) -> dict[str, Any]:
         """DPS's zeta tuned for the prior at ``path`` and the corruption of the set ``observations``, in tuned.json's
         layout (not written: a run's lap folder is not a shipped bundle)."""
-        record = tune(path, OBSERVATION_SPECS[observations], count=args.tune_count, steps=args.steps, device=device,
-                      write=False)
+        record = tune(path, OBSERVATION_SPECS[observations], field="zeta", count=args.tune_count, steps=args.steps,
+                      device=device, write=False)  # one knob's record: ship.py names its validation count
         return {"dps": {tests[observations].operator.name: record}}
 
     def prior(bundle: PriorBundle, test: Any) -> dict[str, Any]:
