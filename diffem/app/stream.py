@@ -116,7 +116,7 @@ def knob_words(method: str, options: Any, tuned_at: int | None, asked: bool) -> 
     """A lane's knobs (``k = 4``) and where they come from: tuned at a budget, or the Restore tab's when tuned knobs
     were asked for and this prior and corruption have none; ``""`` for a method without knobs."""
     text = knob_text(method, options)
-    if not text or not (asked or tuned_at is not None):
+    if not text or not asked:
         return text
     if tuned_at is not None:
         return f"{text} (tuned at {tuned_at} calls + VJPs)"
