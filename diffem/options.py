@@ -41,7 +41,7 @@ def option(default: Any, help: str, low: float | None = None, high: float | None
 
     ``unset`` says what a ``None`` default means (e.g. "the tuned value"); ``tune`` marks the field as
     the method's knob to tune, with the grid to start from (:func:`tuning_grids`); ``symbol`` is its short
-    name where tables and notes show a tuned value (``k``, ``zeta``; :func:`knob_symbol`).
+    name where tables and notes show a tuned value (``k``, ``zeta``; :func:`knob_symbols`).
     """
     metadata = {"help": help, "low": low, "high": high, "choices": tuple(choices) if choices else None,
                 "unset": unset, "tune": tuple(tune) if tune else None, "symbol": symbol}
@@ -81,10 +81,10 @@ def tuning_grids(options_class: type) -> dict[str, tuple[float, ...]]:
             if field.metadata.get("tune")}
 
 
-def knob_symbol(options_class: type, name: str) -> str:
-    """The short name of the field ``name`` of ``options_class`` (its declared ``symbol``, else the name)."""
-    found = [f for f in dataclasses.fields(options_class) if f.name == name]
-    return (found[0].metadata.get("symbol") if found else None) or name
+def knob_symbols(options_class: type) -> dict[str, str]:
+    """``{field: short name}`` of the fields :func:`tuning_grids` gives (the declared ``symbol``, else the name)."""
+    return {field.name: field.metadata.get("symbol") or field.name for field in dataclasses.fields(options_class)
+            if field.metadata.get("tune")}
 
 
 @dataclasses.dataclass(frozen=True)

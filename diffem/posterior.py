@@ -96,10 +96,14 @@ def posterior_options(method: str, values: Any = None, tuned: Mapping[str, Any] 
     return options
 
 
+def tuned_record(tuned: Mapping[str, Any] | None, method: str, operator_name: str | None) -> Mapping[str, Any]:
+    """What ``tuned.json`` holds for ``method`` and the operator (``{}`` when nothing was tuned)."""
+    return ((tuned or {}).get(method) or {}).get(operator_name or "") or {}
+
+
 def fill_tuned(method: str, options: Any, tuned: Mapping[str, Any] | None, operator_name: str | None) -> Any:
     """``options`` with its ``None`` fields taken from the tuned record of ``method`` and the operator."""
-    record = ((tuned or {}).get(method) or {}).get(operator_name or "") or {}
-    stored = record.get("options", {})
+    stored = tuned_record(tuned, method, operator_name).get("options", {})
     missing = {f.name: stored[f.name] for f in dataclasses.fields(options)
                if getattr(options, f.name) is None and f.name in stored}
     return dataclasses.replace(options, **missing) if missing else options

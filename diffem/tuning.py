@@ -48,8 +48,8 @@ from .data.sources import load_clean_data
 from .evaluation import draw_posterior_samples, evaluate_posterior
 from .metrics import crps
 from .operators import parse_corruption
-from .options import field_type, knob_symbol, tuning_grids
-from .posterior import method_class, method_cost, posterior_options, steps_for_budget
+from .options import field_type, knob_symbols, tuning_grids
+from .posterior import method_class, method_cost, posterior_options, steps_for_budget, tuned_record
 
 TUNED_FILE = "tuned.json"
 #: what a tuner can maximise (:func:`validation_score`)
@@ -92,15 +92,16 @@ def write_tuned(folder: str | os.PathLike[str], method: str, operator_name: str,
     return path
 
 
-def budget_records(tuned: dict[str, Any] | None, method: str, operator_name: str | None) -> dict[int, dict[str, Any]]:
+def budget_records(tuned: Mapping[str, Any] | None, method: str,
+                   operator_name: str | None) -> dict[int, dict[str, Any]]:
     """``method``'s knobs tuned for the operator at each recorded budget (a key that is not a whole number, or a
     record without options, is passed over)."""
-    records = (((tuned or {}).get(method) or {}).get(operator_name or "") or {}).get("budgets") or {}
+    records = tuned_record(tuned, method, operator_name).get("budgets") or {}
     return {int(key): dict(record["options"]) for key, record in records.items()
             if str(key).isdigit() and int(key) > 0 and isinstance(record, dict) and record.get("options")}
 
 
-def knobs_at_budget(tuned: dict[str, Any] | None, method: str, operator_name: str | None,
+def knobs_at_budget(tuned: Mapping[str, Any] | None, method: str, operator_name: str | None,
                     budget: int) -> tuple[dict[str, Any], int] | None:
     """The knobs tuned for ``method`` and the operator at the recorded budget nearest ``budget`` (on a log scale;
     the smaller on a tie), and that budget; None when none was recorded."""
@@ -111,7 +112,7 @@ def knobs_at_budget(tuned: dict[str, Any] | None, method: str, operator_name: st
     return records[nearest], nearest
 
 
-def options_at_budget(method: str, options: Any, tuned: dict[str, Any] | None, operator_name: str | None,
+def options_at_budget(method: str, options: Any, tuned: Mapping[str, Any] | None, operator_name: str | None,
                       budget: int) -> tuple[Any, int | None]:
     """``method``'s options (:func:`~diffem.posterior.posterior_options`) with its knobs set to those tuned at the
     recorded budget nearest ``budget``, and that budget; the options as given, and None, when none was tuned."""
@@ -128,10 +129,9 @@ def options_at_budget(method: str, options: Any, tuned: dict[str, Any] | None, o
 def knob_text(method: str, options: Any) -> str:
     """``k = 4`` for MMPS, ``zeta = 10`` for DPS...: the values of the knobs ``method`` declares, from a mapping or
     its options; ``""`` for a method without knobs."""
-    options_class = method_class(method).Options
     values = options if isinstance(options, Mapping) else dataclasses.asdict(posterior_options(method, options))
-    return ", ".join(f"{knob_symbol(options_class, name)} = {values[name]:.3g}" for name in tuning_grids(options_class)
-                     if values.get(name) is not None)
+    symbols = knob_symbols(method_class(method).Options)
+    return ", ".join(f"{symbol} = {values[name]:.3g}" for name, symbol in symbols.items() if values.get(name) is not None)
 
 
 def validation_observations(corruption: str, count: int, sigma_y: float = 0.01, data: str = "fashion-mnist",
@@ -258,18 +258,31 @@ def tune(prior: str, corruption: str, method: str = "dps", field: str | None = N
     """Tune ``field`` of ``method`` (every declared knob when ``field`` is None) for the bundle folder ``prior``,
     at ``steps`` or at a ``budget`` of network calls + VJPs, and store it there (``tuned.json``; a budget's record
     beside the others tuned at a budget, :func:`write_tuned`)."""
-    if field is None and not tuning_grids(method_class(method).Options):
-        raise ValueError(f"{method} declares no knob to tune (no option of it has tune=...)")
+    check_tunable(method, field)
     bundle = PriorBundle.from_pretrained(prior, device=device)
     validation = validation_observations(corruption, count, sigma_y, data)
+    return tune_loaded(bundle, validation, prior if write else None, method, field, grid, steps, sampler, budget,
+                       metric, extend)
+
+
+def check_tunable(method: str, field: str | None) -> None:
+    """Refuse, before anything is loaded, to tune every knob of a method that declares none."""
+    if field is None and not tuning_grids(method_class(method).Options):
+        raise ValueError(f"{method} declares no knob to tune (no option of it has tune=...)")
+
+
+def tune_loaded(bundle: PriorBundle, validation: ObservationSet, folder: str | None, method: str, field: str | None,
+                grid: Sequence[float] | None, steps: int, sampler: str, budget: int | None, metric: str,
+                extend: int) -> dict[str, Any]:
+    """:func:`tune` on a loaded prior and validation set, stored in ``folder`` (nothing stored when None)."""
     if field is None:
-        record = tune_method(bundle, validation, method, budget, steps, sampler, batch_size=count, extend=extend,
-                             metric=metric)
+        record = tune_method(bundle, validation, method, budget, steps, sampler, batch_size=len(validation),
+                             extend=extend, metric=metric)
     else:
-        record = grid_search(bundle, validation, method, field, grid, steps, sampler, batch_size=count,
+        record = grid_search(bundle, validation, method, field, grid, steps, sampler, batch_size=len(validation),
                              extend=extend, budget=budget, metric=metric)
-    if write:
-        write_tuned(prior, method, validation.operator.name, record, budget)
+    if folder is not None:
+        write_tuned(folder, method, validation.operator.name, record, budget)
     return record
 
 
@@ -303,10 +316,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     records: dict[str, Any] = {}
     try:
         for method in args.method:
+            check_tunable(method, args.field)
+        bundle = PriorBundle.from_pretrained(args.prior)
+        validation = validation_observations(args.corruption, args.count, args.sigma_y)
+        for method in args.method:
             for budget in args.budget or [None]:
-                record = tune(args.prior, args.corruption, method, args.field, args.grid, args.count, args.steps,
-                              args.sampler, args.sigma_y, write=not args.no_write, budget=budget,
-                              metric=args.metric, extend=args.extend)
+                record = tune_loaded(bundle, validation, None if args.no_write else args.prior, method, args.field,
+                                     args.grid, args.steps, args.sampler, budget, args.metric, args.extend)
                 records.setdefault(method, {})["steps" if budget is None else str(budget)] = record
                 print(f"{method} at {budget or args.steps} {'units' if budget else 'steps'}: {record['options']}",
                       file=sys.stderr, flush=True)

@@ -84,8 +84,7 @@ def plan_race(registry: PriorRegistry, choices: Sequence[str], corruption: str,
             continue
         plan.observations[slot] = observation_of(prior)
         plan.lanes[slot] = make_lane(registry.bundle(prior), prior, plan.observations[slot], method, sampler, steps,
-                                     samples, seed, options_of(method), entry.tuned, budget,
-                                     tuned_knobs)
+                                     samples, seed, options_of(method), entry.tuned, budget, tuned_knobs)
     if not plan.lanes:
         raise InputError("Choose at least one method that restores this corruption")
     return plan

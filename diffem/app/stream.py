@@ -104,7 +104,7 @@ def make_lane(bundle: PriorBundle, prior: str, observation: Observation, method:
     at the recorded budget nearest it (:func:`diffem.tuning.options_at_budget`), where any were recorded."""
     tuned_at = None
     if budget is not None and tuned_knobs:
-        options, tuned_at = options_at_budget(method, options, dict(tuned or {}), observation.operator.name, budget)
+        options, tuned_at = options_at_budget(method, options, tuned, observation.operator.name, budget)
     lane_steps = steps if budget is None else steps_for_budget(method, options, budget)
     frames = sampler_frames(bundle, observation, method, sampler, lane_steps, samples, seed, options, tuned)
     knobs = knob_words(method, posterior_options(method, options, tuned, observation.operator.name), tuned_at,
